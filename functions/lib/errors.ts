@@ -1,0 +1,157 @@
+/**
+ * The named errors of the pipeline. A Lambda fails by throwing one of these; the state machine's
+ * Retry and Catch match on `name`, so the names are a public API (see DESIGN.md) and tests pin them.
+ * Messages say what to do next and never contain a secret.
+ */
+
+export const ErrorName = {
+  DatabaseUnreachable: 'DatabaseUnreachable',
+  AuthenticationFailed: 'AuthenticationFailed',
+  DatabaseNotFound: 'DatabaseNotFound',
+  TlsError: 'TlsError',
+  MigrationLockBusy: 'MigrationLockBusy',
+  LockTimeout: 'LockTimeout',
+  InvalidInput: 'InvalidInput',
+  MigrationFailed: 'MigrationFailed',
+  MigrationDrift: 'MigrationDrift',
+  MigrationMissing: 'MigrationMissing',
+  MigrationOutOfOrder: 'MigrationOutOfOrder',
+  RollbackFailed: 'RollbackFailed',
+  VerifyFailed: 'VerifyFailed',
+} as const;
+
+export type ErrorName = (typeof ErrorName)[keyof typeof ErrorName];
+
+/** The names the state machine retries: waiting may fix them, nothing else will. */
+export const RETRYABLE_ERROR_NAMES: readonly ErrorName[] = [
+  ErrorName.DatabaseUnreachable,
+  ErrorName.MigrationLockBusy,
+  ErrorName.LockTimeout,
+];
+
+/** Base of every named error. `name` is fixed per class; `context` carries typed details for logs and JSON. */
+export abstract class PipelineError<Context extends object = Record<string, unknown>> extends Error {
+  abstract override readonly name: ErrorName;
+  readonly context: Context;
+
+  constructor(message: string, context: Context, options?: { cause?: unknown }) {
+    super(message, options);
+    this.context = context;
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE_ERROR_NAMES.includes(this.name);
+  }
+
+  toJSON(): { name: ErrorName; message: string; context: Context } {
+    return { name: this.name, message: this.message, context: this.context };
+  }
+}
+
+/** The fields of a PostgreSQL error worth keeping (porsager/postgres exposes them on its PostgresError). */
+export interface PostgresErrorFields {
+  code?: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  table?: string;
+  constraint?: string;
+}
+
+export class DatabaseUnreachable extends PipelineError<{ target: string; code?: string }> {
+  override readonly name = ErrorName.DatabaseUnreachable;
+}
+
+export class AuthenticationFailed extends PipelineError<{ target: string; code?: string }> {
+  override readonly name = ErrorName.AuthenticationFailed;
+}
+
+export class DatabaseNotFound extends PipelineError<{ target: string; code?: string }> {
+  override readonly name = ErrorName.DatabaseNotFound;
+}
+
+export class TlsError extends PipelineError<{ target: string; code?: string }> {
+  override readonly name = ErrorName.TlsError;
+}
+
+export class MigrationLockBusy extends PipelineError<{ waitedMs: number; holderPid?: number }> {
+  override readonly name = ErrorName.MigrationLockBusy;
+}
+
+export class LockTimeout extends PipelineError<{
+  migration: string;
+  attempts: number;
+  waitedMs: number;
+  blockers: BlockingSession[];
+}> {
+  override readonly name = ErrorName.LockTimeout;
+}
+
+/** A session that held a transaction open while a migration waited for its lock. No query text: it may hold data. */
+export interface BlockingSession {
+  pid: number;
+  state: string | null;
+  applicationName: string | null;
+  transactionSeconds: number;
+}
+
+export class InvalidInput extends PipelineError<{ field: string }> {
+  override readonly name = ErrorName.InvalidInput;
+}
+
+export class MigrationFailed extends PipelineError<
+  { migration: string; direction: 'up' | 'down'; invalidIndexes?: string[] } & PostgresErrorFields
+> {
+  override readonly name = ErrorName.MigrationFailed;
+}
+
+export class MigrationDrift extends PipelineError<{ migration: string; recorded: string; current: string }> {
+  override readonly name = ErrorName.MigrationDrift;
+}
+
+export class MigrationMissing extends PipelineError<{ migrations: string[] }> {
+  override readonly name = ErrorName.MigrationMissing;
+}
+
+export class MigrationOutOfOrder extends PipelineError<{ migration: string; newestApplied: string }> {
+  override readonly name = ErrorName.MigrationOutOfOrder;
+}
+
+export class RollbackFailed extends PipelineError<
+  { migration: string; reverted: string[]; remaining: string[] } & PostgresErrorFields
+> {
+  override readonly name = ErrorName.RollbackFailed;
+}
+
+export class VerifyFailed extends PipelineError<{ migration: string; differences: string[] }> {
+  override readonly name = ErrorName.VerifyFailed;
+}
+
+/** Picks the documented fields off a PostgreSQL error, if it is one. */
+export function postgresErrorFields(error: unknown): PostgresErrorFields {
+  if (typeof error !== 'object' || error === null) return {};
+  const e = error as Record<string, unknown>;
+  const pick = (key: string) => (typeof e[key] === 'string' ? (e[key] as string) : undefined);
+  const fields: PostgresErrorFields = {
+    code: pick('code'),
+    detail: pick('detail'),
+    hint: pick('hint'),
+    position: pick('position'),
+    table: pick('table_name'),
+    constraint: pick('constraint_name'),
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/** One line describing a PostgreSQL error: message, SQLSTATE, position, detail and hint. */
+export function describePostgresError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const { code, position, detail, hint } = postgresErrorFields(error);
+  const parts = [message];
+  if (code) parts.push(`SQLSTATE ${code}`);
+  if (position) parts.push(`at character ${position}`);
+  let line = parts.join(', ');
+  if (detail) line += `. Detail: ${detail}`;
+  if (hint) line += `. Hint: ${hint}`;
+  return line;
+}

@@ -1,0 +1,160 @@
+import type { Sql, TransactionSql } from 'postgres';
+import { classifyConnectionError } from '../db/connection.ts';
+import {
+  DatabaseUnreachable,
+  describePostgresError,
+  MigrationFailed,
+  PipelineError,
+  postgresErrorFields,
+} from '../errors.ts';
+import { runInBatches } from './batches.ts';
+import type { MigrationFile } from './files.ts';
+import { recordApplied, removeApplied } from './history.ts';
+import { inTransactionWithLockRetries } from './lockRetry.ts';
+import type { EngineSettings } from './settings.ts';
+import type { Clock, Log, MigrationContext, MigrationFunction } from './types.ts';
+
+export type Direction = 'up' | 'down';
+
+/** What applying one migration needs: the run's single session and its settings. */
+export interface ApplyContext {
+  sql: Sql;
+  /** The backend that holds the migration lock; a reconnect would silently have lost it. */
+  backendPid: number;
+  runId: string;
+  settings: EngineSettings;
+  clock: Clock;
+  log: Log;
+  onLockRetry?: (migration: string, attempt: number, lockTimeoutMs: number) => void;
+}
+
+/**
+ * Applies one migration in one direction and records it in the history, returning how long its own
+ * SQL took. A transactional migration and its history row commit together, with lock retries; a
+ * `transaction = false` migration runs on the session, and if it fails any INVALID index it left is
+ * named with the command that cleans it up.
+ */
+export async function applyMigration(
+  context: ApplyContext,
+  file: MigrationFile,
+  direction: Direction,
+  run: MigrationFunction,
+  transactional: boolean,
+): Promise<number> {
+  const { sql, settings, clock, log } = context;
+  const migrationContext: MigrationContext = {
+    name: file.name,
+    log,
+    inBatches: (batch, options = {}) =>
+      runInBatches(sql, batch, options, { label: file.name, settings, clock, log }),
+  };
+  const record = (tx: Sql | TransactionSql, durationMs: number) =>
+    direction === 'up'
+      ? recordApplied(tx, settings.historyTable, {
+          name: file.name,
+          checksum: file.checksum,
+          durationMs,
+          appliedBy: context.runId,
+        })
+      : removeApplied(tx, settings.historyTable, file.name);
+
+  if (transactional) {
+    try {
+      return await inTransactionWithLockRetries(
+        sql,
+        async (tx) => {
+          await assertSameSession(tx, context.backendPid);
+          const started = clock.now();
+          await run(tx, migrationContext);
+          const durationMs = clock.now() - started;
+          await record(tx, durationMs);
+          return durationMs;
+        },
+        {
+          label: file.name,
+          settings,
+          clock,
+          log,
+          onRetry: (attempt, ms) => context.onLockRetry?.(file.name, attempt, ms),
+        },
+      );
+    } catch (error) {
+      throw migrationError(
+        error,
+        file.name,
+        direction,
+        'Nothing of it was applied: its transaction rolled back.',
+      );
+    }
+  }
+
+  await assertSameSession(sql, context.backendPid);
+  const invalidBefore = new Set(await invalidIndexes(sql));
+  const started = clock.now();
+  try {
+    await sql`select set_config('statement_timeout', ${`${settings.statementTimeoutMs}ms`}, false)`;
+    await run(sql, migrationContext);
+  } catch (error) {
+    const leftInvalid = (await invalidIndexes(sql).catch(() => [])).filter(
+      (name) => !invalidBefore.has(name),
+    );
+    const cleanup =
+      leftInvalid.length > 0
+        ? ` It left INVALID index(es) ${leftInvalid.join(', ')}: run ${leftInvalid.map((name) => `DROP INDEX CONCURRENTLY IF EXISTS ${name};`).join(' ')} then run the migration again.`
+        : '';
+    throw migrationError(
+      error,
+      file.name,
+      direction,
+      `It ran outside a transaction (transaction = false), so statements before the failing one stayed applied.${cleanup}`,
+      leftInvalid,
+    );
+  } finally {
+    await sql`reset statement_timeout`.catch(() => {});
+  }
+  const durationMs = clock.now() - started;
+  await record(sql, durationMs);
+  return durationMs;
+}
+
+/** Indexes PostgreSQL marks INVALID (a failed or interrupted CREATE INDEX CONCURRENTLY), schema-qualified. */
+export async function invalidIndexes(sql: Sql | TransactionSql): Promise<string[]> {
+  const rows = await sql<{ name: string }[]>`
+    select format('%I.%I', n.nspname, c.relname) as name
+    from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+    where not i.indisvalid order by 1`;
+  return rows.map((row) => row.name);
+}
+
+async function assertSameSession(sql: Sql | TransactionSql, backendPid: number): Promise<void> {
+  const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  if (row?.pid !== backendPid) {
+    throw new DatabaseUnreachable(
+      'The connection to the database was lost and re-opened during the run, which released the migration lock. ' +
+        'Nothing more was applied; run again (the pipeline retries this).',
+      { target: 'the migration session' },
+    );
+  }
+}
+
+function migrationError(
+  error: unknown,
+  name: string,
+  direction: Direction,
+  consequence: string,
+  invalidIndexes: string[] = [],
+): Error {
+  if (error instanceof PipelineError) return error;
+  const lost = classifyConnectionError(error, 'the database');
+  if (lost) return lost;
+  return new MigrationFailed(
+    `Migration ${name} (${direction}) failed: ${describePostgresError(error)}. ${consequence}`,
+    {
+      migration: name,
+      direction,
+      ...postgresErrorFields(error),
+      ...(invalidIndexes.length > 0 ? { invalidIndexes } : {}),
+    },
+    { cause: error },
+  );
+}

@@ -1,0 +1,61 @@
+import type { Sql, TransactionSql } from 'postgres';
+import { InvalidInput } from '../errors.ts';
+import { inTransactionWithLockRetries } from './lockRetry.ts';
+import type { EngineSettings } from './settings.ts';
+import type { Clock, Log } from './types.ts';
+
+export interface BatchOptions {
+  /** Rows per batch; each batch is one short transaction. Default 1000. */
+  batchSize?: number;
+  /** Pause between batches, to leave the database room for the app. Default 0. */
+  pauseMs?: number;
+  /** Stop after this many batches even if rows remain (a guard against a batch that never reports 0). */
+  maxBatches?: number;
+}
+
+export interface BatchResult {
+  batches: number;
+  rows: number;
+}
+
+/**
+ * Runs `batch` again and again, each time in its own transaction with the migration's lock and
+ * statement timeouts and lock retries, until it reports that it touched no rows. Progress is logged
+ * after each batch. Only for migrations that run outside a transaction (`transaction = false`).
+ */
+export async function runInBatches(
+  sql: Sql | TransactionSql,
+  batch: (tx: TransactionSql, batchSize: number) => Promise<number>,
+  options: BatchOptions,
+  { label, settings, clock, log }: { label: string; settings: EngineSettings; clock: Clock; log: Log },
+): Promise<BatchResult> {
+  if (!('begin' in sql)) {
+    throw new InvalidInput(
+      `${label} calls inBatches inside a transaction, which would make the backfill one long transaction. ` +
+        'Add `export const transaction = false` to the migration.',
+      { field: label },
+    );
+  }
+  const batchSize = options.batchSize ?? 1000;
+  const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
+  const result: BatchResult = { batches: 0, rows: 0 };
+  while (result.batches < maxBatches) {
+    const rows = await inTransactionWithLockRetries(sql, (tx) => batch(tx, batchSize), {
+      label: `${label} batch ${result.batches + 1}`,
+      settings,
+      clock,
+      log,
+    });
+    if (typeof rows !== 'number' || !Number.isFinite(rows)) {
+      throw new InvalidInput(`${label}: the batch function must return the number of rows it changed.`, {
+        field: label,
+      });
+    }
+    if (rows === 0) break;
+    result.batches++;
+    result.rows += rows;
+    log.info(`${label}: batch ${result.batches} changed ${rows} rows (${result.rows} so far)`, { ...result });
+    if (options.pauseMs) await clock.sleep(options.pauseMs);
+  }
+  return result;
+}

@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Sql } from 'postgres';
+import { connect } from '../db/connection.ts';
+import { RollbackFailed } from '../errors.ts';
+import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './advisoryLock.ts';
+import { type ApplyContext, applyMigration, type Direction } from './apply.ts';
+import { checksumOf, listMigrationFiles, loadMigration, type MigrationFile } from './files.ts';
+import { type AppliedMigration, ensureHistoryTable, readHistory } from './history.ts';
+import { checkHistory } from './plan.ts';
+import type { EngineSettings } from './settings.ts';
+import type { Clock, Log } from './types.ts';
+
+/** A file as ley hands it to a driver's `loop`. */
+export interface LeyFile {
+  name: string;
+  abs: string;
+}
+
+/** ley's driver interface (ley.d.ts), which our driver implements so `ley up --driver` works with it. */
+export interface LeyDriver<Session> {
+  connect(config?: unknown): Promise<Session>;
+  setup(session: Session): Promise<{ name: string }[]>;
+  loop(session: Session, files: LeyFile[], method: Direction): Promise<void>;
+  end(session: Session): Promise<void>;
+}
+
+export interface DriverOptions {
+  /** A connection URL (the driver opens and closes its own session) or an open single-connection client. */
+  database: string | Sql;
+  migrationsDir: string;
+  /** Recorded as `applied_by`: the execution or run id; revert-by-run selects on it. */
+  runId: string;
+  settings: EngineSettings;
+  clock: Clock;
+  log: Log;
+  /** Epoch ms. `up` starts no migration after `deadline - settings.deadlineMarginMs`. */
+  deadline?: number;
+  /** Called after each migration applied or reverted, for progress output and metrics. */
+  onMigrated?: (event: { name: string; direction: Direction; durationMs: number }) => void;
+  onLockRetry?: ApplyContext['onLockRetry'];
+}
+
+/** The state of one run: its session, the lock it holds, and what `setup` found. */
+export interface DriverSession {
+  sql: Sql;
+  ownsConnection: boolean;
+  lockKey: bigint;
+  backendPid: number;
+  files: MigrationFile[];
+  history: AppliedMigration[];
+}
+
+/**
+ * Our ley driver over `postgres`. Beyond stock ley's driver: one run at a time (session advisory
+ * lock), a transaction per migration with bounded, retried lock waits, a history with checksums,
+ * durations and run ids, drift/missing/order checks before anything runs, and a deadline.
+ */
+export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
+  const { settings, clock, log } = options;
+  return {
+    async connect() {
+      const ownsConnection = typeof options.database === 'string';
+      const sql =
+        typeof options.database === 'string'
+          ? await connect(options.database, {
+              applicationName: `migration-pipeline ${options.runId}`.slice(0, 63),
+            })
+          : options.database;
+      const lockKey = migrationLockKey(settings.historyTable);
+      try {
+        await acquireMigrationLock(sql, lockKey, { waitMs: settings.lockWaitMs, clock, log });
+        const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        return { sql, ownsConnection, lockKey, backendPid: row?.pid ?? -1, files: [], history: [] };
+      } catch (error) {
+        if (ownsConnection) await sql.end({ timeout: 5 });
+        throw error;
+      }
+    },
+
+    async setup(session) {
+      await ensureHistoryTable(session.sql, settings.historyTable);
+      session.history = await readHistory(session.sql, settings.historyTable);
+      session.files = await listMigrationFiles(options.migrationsDir);
+      checkHistory(session.files, session.history);
+      return session.history.map(({ name }) => ({ name }));
+    },
+
+    async loop(session, files, method) {
+      const context: ApplyContext = {
+        sql: session.sql,
+        backendPid: session.backendPid,
+        runId: options.runId,
+        settings,
+        clock,
+        log,
+        onLockRetry: options.onLockRetry,
+      };
+      const done: string[] = [];
+      for (const leyFile of files) {
+        if (
+          method === 'up' &&
+          options.deadline !== undefined &&
+          clock.now() > options.deadline - settings.deadlineMarginMs
+        ) {
+          log.info('Stopping before the deadline; the rest stays pending for the next invocation', {
+            next: leyFile.name,
+          });
+          return;
+        }
+        const file = session.files.find((f) => f.name === leyFile.name) ?? (await fileFromLey(leyFile));
+        const module = await loadMigration(file);
+        const run = method === 'up' ? module.up : module.down;
+        if (!run) {
+          throw new RollbackFailed(
+            `Migration ${file.name} has no down(); it and the ${files.length - done.length - 1} older one(s) selected stay applied. ` +
+              'Write its down and revert again, or revert by hand (see docs/operations.md).',
+            { migration: file.name, reverted: done, remaining: files.slice(done.length).map((f) => f.name) },
+          );
+        }
+        log.info(`${method === 'up' ? 'Applying' : 'Reverting'} ${file.name}`, { migration: file.name });
+        try {
+          const durationMs = await applyMigration(context, file, method, run, module.transaction);
+          done.push(file.name);
+          options.onMigrated?.({ name: file.name, direction: method, durationMs });
+        } catch (error) {
+          if (
+            method === 'up' ||
+            (error as Error).name === 'LockTimeout' ||
+            (error as Error).name === 'DatabaseUnreachable'
+          )
+            throw error;
+          throw new RollbackFailed(
+            `Reverting ${file.name} failed: ${(error as Error).message} Reverted before it: ${done.join(', ') || 'none'}. ` +
+              'Fix the down and revert again, or revert by hand (see docs/operations.md).',
+            { migration: file.name, reverted: done, remaining: files.slice(done.length).map((f) => f.name) },
+            { cause: error },
+          );
+        }
+      }
+    },
+
+    async end(session) {
+      try {
+        await releaseMigrationLock(session.sql, session.lockKey);
+      } catch {
+        // The session is gone, and its lock with it.
+      } finally {
+        if (session.ownsConnection) await session.sql.end({ timeout: 5 });
+      }
+    },
+  };
+}
+
+/** ley's own CLI passes files the engine did not list (its `dir` option); read them the same way. */
+async function fileFromLey(file: LeyFile): Promise<MigrationFile> {
+  return {
+    name: file.name || basename(file.abs),
+    path: file.abs,
+    checksum: checksumOf(await readFile(file.abs, 'utf8')),
+  };
+}

@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import type { Sql } from 'postgres';
+import { connect } from '../db/connection.ts';
+import { PipelineError } from '../errors.ts';
+import { findLockHolder, type LockHolder, migrationLockKey } from './advisoryLock.ts';
+import { invalidIndexes } from './apply.ts';
+import { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
+import { listMigrationFiles, type MigrationFile } from './files.ts';
+import { type AppliedMigration, readHistory } from './history.ts';
+import {
+  checkHistory,
+  type DownSelection,
+  pendingMigrations,
+  selectForDown,
+  selectForUp,
+  type UpSelection,
+} from './plan.ts';
+import { DEFAULT_SETTINGS, type EngineSettings } from './settings.ts';
+import { type Clock, type Log, silentLog, systemClock } from './types.ts';
+
+export interface MigrateOptions {
+  /** A connection URL, or an open client with `max: 1` (the run's lock lives on its one session). */
+  database: string | Sql;
+  migrationsDir: string;
+  /** Who applies: the Step Functions execution id, or a CLI run id. Defaults to a fresh `cli-…` id. */
+  runId?: string;
+  settings?: EngineSettings;
+  log?: Log;
+  clock?: Clock;
+  onMigrated?: DriverOptions['onMigrated'];
+  onLockRetry?: DriverOptions['onLockRetry'];
+}
+
+export interface UpResult {
+  runId: string;
+  applied: string[];
+  pending: string[];
+  /** False when the deadline stopped the run with selected migrations still pending: call `up` again. */
+  done: boolean;
+  fromVersion: string | null;
+  toVersion: string | null;
+}
+
+export interface DownResult {
+  runId: string;
+  reverted: string[];
+  fromVersion: string | null;
+  toVersion: string | null;
+}
+
+export interface StatusResult {
+  applied: AppliedMigration[];
+  pending: { name: string }[];
+  /** Drift, missing files or out-of-order files: `up` and `down` would refuse until they are fixed. */
+  problems: { name: string; message: string }[];
+  /** The session holding the migration lock: a run in progress, or a stuck one. */
+  lockHolder: LockHolder | null;
+  /** Indexes left INVALID by a failed or interrupted CREATE INDEX CONCURRENTLY. */
+  invalidIndexes: string[];
+}
+
+/** A run id for runs started by a person or a script rather than by the state machine. */
+export function newRunId(prefix = 'cli'): string {
+  return `${prefix}-${new Date().toISOString().replace(/[:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Applies the pending migrations (or up to `to`, or `step` of them), each in its own transaction,
+ * stopping before `deadline`. The result is read back from the history table.
+ */
+export async function migrateUp(
+  options: MigrateOptions & UpSelection & { deadline?: number },
+): Promise<UpResult> {
+  return withRun(options, async (driver, session, runId) => {
+    const fromVersion = session.history.at(-1)?.name ?? null;
+    const selected = selectForUp(session.files, session.history, options);
+    await driver.loop(session, toLeyFiles(selected), 'up');
+    const after = await readHistory(session.sql, settingsOf(options).historyTable);
+    const appliedNames = new Set(after.map((row) => row.name));
+    return {
+      runId,
+      applied: selected.filter((file) => appliedNames.has(file.name)).map((file) => file.name),
+      pending: pendingMigrations(session.files, after).map((file) => file.name),
+      done: selected.every((file) => appliedNames.has(file.name)),
+      fromVersion,
+      toVersion: after.at(-1)?.name ?? null,
+    };
+  });
+}
+
+/**
+ * Reverts applied migrations newest first: the newest one by default, everything after `to`,
+ * `step` of them, or exactly those a run applied (`runId`).
+ */
+export async function migrateDown(options: MigrateOptions & DownSelection): Promise<DownResult> {
+  return withRun(options, async (driver, session, runId) => {
+    const fromVersion = session.history.at(-1)?.name ?? null;
+    const selected = selectForDown(session.history, options);
+    const files = selected.map(
+      (row) => session.files.find((file) => file.name === row.name) as MigrationFile,
+    );
+    await driver.loop(session, toLeyFiles(files), 'down');
+    const after = await readHistory(session.sql, settingsOf(options).historyTable);
+    const stillApplied = new Set(after.map((row) => row.name));
+    return {
+      runId,
+      reverted: selected.filter((row) => !stillApplied.has(row.name)).map((row) => row.name),
+      fromVersion,
+      toVersion: after.at(-1)?.name ?? null,
+    };
+  });
+}
+
+/** What is applied (when, how long, by which run) and pending, and what would stop a run. Changes nothing. */
+export async function migrateStatus(
+  options: Pick<MigrateOptions, 'database' | 'migrationsDir' | 'settings'>,
+): Promise<StatusResult> {
+  const settings = settingsOf(options);
+  return withConnection(options.database, async (sql) => {
+    const [history, files] = await Promise.all([
+      readHistory(sql, settings.historyTable),
+      listMigrationFiles(options.migrationsDir),
+    ]);
+    const problems: StatusResult['problems'] = [];
+    try {
+      checkHistory(files, history);
+    } catch (error) {
+      if (!(error instanceof PipelineError)) throw error;
+      problems.push({ name: error.name, message: error.message });
+    }
+    return {
+      applied: history,
+      pending: pendingMigrations(files, history).map(({ name }) => ({ name })),
+      problems,
+      lockHolder: (await findLockHolder(sql, migrationLockKey(settings.historyTable))) ?? null,
+      invalidIndexes: await invalidIndexes(sql),
+    };
+  });
+}
+
+/** Connect, lock, check the history, run `body`, then always release the lock and the connection. */
+async function withRun<T>(
+  options: MigrateOptions,
+  body: (driver: LeyDriver<DriverSession>, session: DriverSession, runId: string) => Promise<T>,
+): Promise<T> {
+  const runId = options.runId ?? newRunId();
+  const driver = createDriver({
+    database: options.database,
+    migrationsDir: options.migrationsDir,
+    runId,
+    settings: settingsOf(options),
+    clock: options.clock ?? systemClock,
+    log: options.log ?? silentLog,
+    deadline: (options as { deadline?: number }).deadline,
+    onMigrated: options.onMigrated,
+    onLockRetry: options.onLockRetry,
+  });
+  const session = await driver.connect();
+  try {
+    await driver.setup(session);
+    return await body(driver, session, runId);
+  } finally {
+    await driver.end(session);
+  }
+}
+
+async function withConnection<T>(database: string | Sql, body: (sql: Sql) => Promise<T>): Promise<T> {
+  if (typeof database !== 'string') return body(database);
+  const sql = await connect(database);
+  try {
+    return await body(sql);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+function settingsOf(options: { settings?: EngineSettings }): EngineSettings {
+  return options.settings ?? DEFAULT_SETTINGS;
+}
+
+function toLeyFiles(files: readonly MigrationFile[]) {
+  return files.map((file) => ({ name: file.name, abs: file.path }));
+}

@@ -1,0 +1,114 @@
+import type { Sql, TransactionSql } from 'postgres';
+import { type BlockingSession, LockTimeout } from '../errors.ts';
+import type { EngineSettings } from './settings.ts';
+import type { Clock, Log } from './types.ts';
+
+/** SQLSTATEs after which the whole transaction rolled back and a later attempt may succeed. */
+const RETRYABLE_LOCK_ERRORS = new Set([
+  '55P03', // lock_not_available: lock_timeout expired
+  '40P01', // deadlock_detected
+]);
+
+export function isLockError(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    RETRYABLE_LOCK_ERRORS.has((error as { code?: string }).code ?? '')
+  );
+}
+
+/**
+ * The `lock_timeout` of attempt `attempt` (0-based): starts short, grows by half each time, never
+ * above the cap. The cap bounds how long the app's queries can queue behind the migration.
+ */
+export function lockTimeoutFor(attempt: number, settings: EngineSettings): number {
+  return Math.min(settings.lockTimeoutMaxMs, Math.round(settings.lockTimeoutInitialMs * 1.5 ** attempt));
+}
+
+/** Jittered pause between attempts, so that queued app queries drain and retries of several runs spread out. */
+export function pauseAfter(lockTimeoutMs: number, random: () => number = Math.random): number {
+  return Math.round(lockTimeoutMs * (0.5 + random()));
+}
+
+export interface LockRetryOptions {
+  /** What is being attempted, for logs and the final error. */
+  label: string;
+  settings: EngineSettings;
+  clock: Clock;
+  log: Log;
+  /** Called after each lock timeout, e.g. to count retries in metrics. */
+  onRetry?: (attempt: number, lockTimeoutMs: number) => void;
+}
+
+/**
+ * Runs `attempt` in a fresh transaction with `lock_timeout` and `statement_timeout` set locally,
+ * retrying on lock timeouts and deadlocks along an escalating schedule (GitLab's `with_lock_retries`).
+ * Each failed attempt rolled back completely. When the budget is spent it fails `LockTimeout`,
+ * naming the sessions whose open transactions were in the way.
+ */
+export async function inTransactionWithLockRetries<T>(
+  sql: Sql,
+  attempt: (tx: TransactionSql) => Promise<T>,
+  { label, settings, clock, log, onRetry }: LockRetryOptions,
+): Promise<T> {
+  const started = clock.now();
+  for (let attemptNumber = 0; ; attemptNumber++) {
+    const lockTimeoutMs = lockTimeoutFor(attemptNumber, settings);
+    try {
+      return (await sql.begin(async (tx) => {
+        await setLocalTimeouts(tx, lockTimeoutMs, settings.statementTimeoutMs);
+        return attempt(tx);
+      })) as T;
+    } catch (error) {
+      if (!isLockError(error)) throw error;
+      const waited = clock.now() - started;
+      if (waited >= settings.lockRetryBudgetMs) {
+        const blockers = await findLongTransactions(sql, 1);
+        throw new LockTimeout(
+          `${label} could not get its locks in ${attemptNumber + 1} attempts over ${Math.round(waited / 1000)} s ` +
+            `(lock_timeout up to ${settings.lockTimeoutMaxMs} ms); nothing of it was applied. ` +
+            (blockers.length > 0
+              ? `Sessions with long open transactions: ${blockers.map((b) => `pid ${b.pid} (${b.state ?? 'unknown'}, ${b.transactionSeconds} s)`).join(', ')}. `
+              : '') +
+            'The pipeline retries later; end the blocking transactions or raise MIGRATION_LOCK_RETRY_BUDGET.',
+          { migration: label, attempts: attemptNumber + 1, waitedMs: waited, blockers },
+          { cause: error },
+        );
+      }
+      const pauseMs = pauseAfter(lockTimeoutMs);
+      onRetry?.(attemptNumber + 1, lockTimeoutMs);
+      log.warn(
+        `${label}: lock not granted within ${lockTimeoutMs} ms; rolled back, retrying in ${pauseMs} ms`,
+        {
+          attempt: attemptNumber + 1,
+          lockTimeoutMs,
+          code: (error as { code?: string }).code,
+        },
+      );
+      await clock.sleep(pauseMs);
+    }
+  }
+}
+
+/** Sets both timeouts for the current transaction only, in one round trip. */
+export async function setLocalTimeouts(
+  tx: TransactionSql,
+  lockTimeoutMs: number,
+  statementTimeoutMs: number,
+): Promise<void> {
+  await tx`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true),
+                  set_config('statement_timeout', ${`${statementTimeoutMs}ms`}, true)`;
+}
+
+/** Other sessions whose transaction has been open at least `minSeconds`: they block DDL. No query text. */
+export async function findLongTransactions(sql: Sql, minSeconds: number): Promise<BlockingSession[]> {
+  return sql<BlockingSession[]>`
+    select pid, state, nullif(application_name, '') as "applicationName",
+           extract(epoch from now() - xact_start)::int as "transactionSeconds"
+    from pg_stat_activity
+    where xact_start is not null and pid <> pg_backend_pid()
+      and datname = current_database()
+      and now() - xact_start >= make_interval(secs => ${minSeconds})
+    order by xact_start
+    limit 5`;
+}

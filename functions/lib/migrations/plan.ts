@@ -1,0 +1,137 @@
+import {
+  InvalidInput,
+  MigrationDrift,
+  MigrationMissing,
+  MigrationOutOfOrder,
+  RollbackFailed,
+} from '../errors.ts';
+import { compareMigrationNames, findMigration, type MigrationFile } from './files.ts';
+import type { AppliedMigration } from './history.ts';
+
+/**
+ * Refuses to go on when the history and the folder disagree: an applied migration whose file is gone
+ * (`MigrationMissing`) or changed (`MigrationDrift`), or a new file sorted before an applied one
+ * (`MigrationOutOfOrder`). Runs before anything is applied or reverted.
+ */
+export function checkHistory(files: readonly MigrationFile[], applied: readonly AppliedMigration[]): void {
+  const byName = new Map(files.map((file) => [file.name, file]));
+  const missing = applied.filter((row) => !byName.has(row.name)).map((row) => row.name);
+  if (missing.length > 0) {
+    throw new MigrationMissing(
+      `Applied migration${missing.length > 1 ? 's' : ''} ${missing.join(', ')} no longer exist${missing.length > 1 ? '' : 's'} in the migrations folder. ` +
+        'Restore the file(s) from version control; never delete an applied migration (write a new one that undoes it).',
+      { migrations: missing },
+    );
+  }
+  for (const row of applied) {
+    const file = byName.get(row.name);
+    if (file && file.checksum !== row.checksum) {
+      throw new MigrationDrift(
+        `Migration ${row.name} changed after it was applied (by ${row.appliedBy} on ${row.appliedAt.toISOString()}). ` +
+          'Restore the applied version and put the change in a new migration.',
+        { migration: row.name, recorded: row.checksum, current: file.checksum },
+      );
+    }
+  }
+  const newest = applied
+    .map((row) => row.name)
+    .sort(compareMigrationNames)
+    .at(-1);
+  if (newest === undefined) return;
+  const appliedNames = new Set(applied.map((row) => row.name));
+  const early = files.find(
+    (file) => !appliedNames.has(file.name) && compareMigrationNames(file.name, newest) < 0,
+  );
+  if (early) {
+    throw new MigrationOutOfOrder(
+      `Migration ${early.name} is new but sorts before ${newest}, which is already applied. ` +
+        'Rename it so that it sorts after the newest applied migration (migrate new picks the next number).',
+      { migration: early.name, newestApplied: newest },
+    );
+  }
+}
+
+export function pendingMigrations(
+  files: readonly MigrationFile[],
+  applied: readonly AppliedMigration[],
+): MigrationFile[] {
+  const appliedNames = new Set(applied.map((row) => row.name));
+  return files.filter((file) => !appliedNames.has(file.name));
+}
+
+export interface UpSelection {
+  /** Apply up to and including this migration (file name, with or without extension). */
+  to?: string;
+  /** Apply at most this many. */
+  step?: number;
+}
+
+/** The pending migrations an `up` should apply, in order. */
+export function selectForUp(
+  files: readonly MigrationFile[],
+  applied: readonly AppliedMigration[],
+  { to, step }: UpSelection,
+): MigrationFile[] {
+  let selected = pendingMigrations(files, applied);
+  if (to !== undefined) {
+    const target = findMigration(files, to);
+    if (!target) {
+      throw new InvalidInput(
+        `--to ${to}: no such migration in the folder. Run "migrate status" to see the names.`,
+        {
+          field: 'to',
+        },
+      );
+    }
+    selected = selected.filter((file) => compareMigrationNames(file.name, target.name) <= 0);
+  }
+  return step === undefined ? selected : selected.slice(0, step);
+}
+
+export interface DownSelection {
+  /** Revert everything applied after this migration; it stays applied. */
+  to?: string;
+  /** Revert at most this many, newest first. Alone, the default is 1. */
+  step?: number;
+  /** Revert exactly what this run applied, newest first. */
+  runId?: string;
+}
+
+/** The applied migrations a `down` should revert, newest first. */
+export function selectForDown(
+  applied: readonly AppliedMigration[],
+  { to, step, runId }: DownSelection,
+): AppliedMigration[] {
+  const newestFirst = [...applied].reverse();
+  if (runId !== undefined) {
+    const ofRun = newestFirst.filter((row) => row.appliedBy === runId);
+    const oldestOfRun = ofRun.at(-1);
+    if (!oldestOfRun) return [];
+    // Reverting a run whose migrations later runs built on would pull the floor from under them.
+    const later = newestFirst
+      .slice(0, newestFirst.indexOf(oldestOfRun))
+      .filter((row) => row.appliedBy !== runId);
+    if (later.length > 0) {
+      throw new RollbackFailed(
+        `Cannot revert run ${runId}: ${later.map((row) => `${row.name} (applied by ${row.appliedBy})`).join(', ')} ` +
+          `came after it. Revert those first (migrate down --to), then this run.`,
+        { migration: later[0]?.name ?? '', reverted: [], remaining: ofRun.map((row) => row.name) },
+      );
+    }
+    return ofRun;
+  }
+  if (to !== undefined) {
+    const index = applied.findIndex((row) => row.name === to || row.name.replace(/\.[^.]+$/, '') === to);
+    if (index === -1) {
+      throw new InvalidInput(
+        `--to ${to}: that migration is not applied, so there is nothing to go back to.`,
+        {
+          field: 'to',
+        },
+      );
+    }
+    const after = applied.slice(index + 1).reverse();
+    return step === undefined ? after : after.slice(0, step);
+  }
+  return newestFirst.slice(0, step ?? 1);
+}

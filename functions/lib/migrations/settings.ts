@@ -1,0 +1,102 @@
+import { InvalidInput } from '../errors.ts';
+
+/** How the engine treats a busy database. Every field has a default; all are configurable by flag or env. */
+export interface EngineSettings {
+  /** The history table, optionally schema-qualified. */
+  historyTable: string;
+  /** How long a run waits for another run's advisory lock before `MigrationLockBusy`. */
+  lockWaitMs: number;
+  /** The first `lock_timeout` of a migration's escalating schedule. */
+  lockTimeoutInitialMs: number;
+  /** The cap of the schedule: the longest the app's queries can queue behind a migration's lock request. */
+  lockTimeoutMaxMs: number;
+  /** How long a migration keeps retrying lock timeouts before it fails `LockTimeout`. */
+  lockRetryBudgetMs: number;
+  /** `statement_timeout` for every statement of a migration. */
+  statementTimeoutMs: number;
+  /** `up` starts no migration when less than this is left before its deadline. */
+  deadlineMarginMs: number;
+}
+
+export const DEFAULT_SETTINGS: Readonly<EngineSettings> = {
+  historyTable: 'migration_pipeline_history',
+  lockWaitMs: 10_000,
+  lockTimeoutInitialMs: 100,
+  lockTimeoutMaxMs: 1_000,
+  lockRetryBudgetMs: 90_000,
+  statementTimeoutMs: 600_000,
+  deadlineMarginMs: 60_000,
+};
+
+/** The environment variable that sets each setting. */
+export const SETTING_ENV: Readonly<Record<keyof EngineSettings, string>> = {
+  historyTable: 'MIGRATION_HISTORY_TABLE',
+  lockWaitMs: 'MIGRATION_LOCK_WAIT',
+  lockTimeoutInitialMs: 'MIGRATION_LOCK_TIMEOUT_INITIAL',
+  lockTimeoutMaxMs: 'MIGRATION_LOCK_TIMEOUT',
+  lockRetryBudgetMs: 'MIGRATION_LOCK_RETRY_BUDGET',
+  statementTimeoutMs: 'MIGRATION_STATEMENT_TIMEOUT',
+  deadlineMarginMs: 'MIGRATION_DEADLINE_MARGIN',
+};
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+
+/**
+ * Builds settings from defaults, then the environment, then explicit overrides (flags), validating
+ * each once. Unknown override keys are refused, so a typo cannot pass silently.
+ */
+export function resolveSettings(
+  overrides: Partial<Record<keyof EngineSettings, string | number | undefined>> = {},
+  env: Record<string, string | undefined> = {},
+): EngineSettings {
+  const settings: EngineSettings = { ...DEFAULT_SETTINGS };
+  for (const key of Object.keys(overrides)) {
+    if (!(key in DEFAULT_SETTINGS)) {
+      throw new InvalidInput(`Unknown migration setting "${key}".`, { field: key });
+    }
+  }
+  for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof EngineSettings)[]) {
+    const raw = overrides[key] ?? env[SETTING_ENV[key]];
+    if (raw === undefined || raw === '') continue;
+    if (key === 'historyTable') {
+      if (!IDENTIFIER.test(String(raw))) {
+        throw new InvalidInput(
+          `${SETTING_ENV.historyTable} must be a table name like "migration_history" or "ops.migration_history", got "${raw}".`,
+          { field: key },
+        );
+      }
+      settings.historyTable = String(raw);
+    } else {
+      settings[key] = parseDuration(raw, key);
+    }
+  }
+  if (settings.lockTimeoutInitialMs > settings.lockTimeoutMaxMs) {
+    throw new InvalidInput(
+      `The initial lock timeout (${settings.lockTimeoutInitialMs} ms) exceeds the cap (${settings.lockTimeoutMaxMs} ms); lower it or raise the cap.`,
+      { field: 'lockTimeoutInitialMs' },
+    );
+  }
+  return settings;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, min: 60_000, m: 60_000, h: 3_600_000 };
+
+/** Parses `250`, `250ms`, `1.5s`, `10min` or `1h` into milliseconds. */
+export function parseDuration(raw: string | number, field: string): number {
+  if (typeof raw === 'number' && Number.isFinite(raw) && raw >= 0) return raw;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?\s*$/.exec(String(raw));
+  if (!match) {
+    throw new InvalidInput(`${field}: "${raw}" is not a duration; write it like 500ms, 2s or 10min.`, {
+      field,
+    });
+  }
+  return Math.round(Number(match[1]) * (UNIT_MS[match[2] ?? 'ms'] ?? 1));
+}
+
+/** Quotes a validated, possibly schema-qualified, table name. */
+export function quoteTable(name: string): string {
+  return name
+    .split('.')
+    .map((part) => `"${part}"`)
+    .join('.');
+}
