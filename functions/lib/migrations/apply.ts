@@ -42,12 +42,14 @@ export async function applyMigration(
   transactional: boolean,
 ): Promise<number> {
   const { sql, settings, clock, log } = context;
-  const migrationContext: MigrationContext = {
+  // inBatches works on the handle the migration got: inside a transaction it refuses, since
+  // batches there would be one long transaction.
+  const contextFor = (handle: Sql | TransactionSql): MigrationContext => ({
     name: file.name,
     log,
     inBatches: (batch, options = {}) =>
-      runInBatches(sql, batch, options, { label: file.name, settings, clock, log }),
-  };
+      runInBatches(handle, batch, options, { label: file.name, settings, clock, log }),
+  });
   const record = (tx: Sql | TransactionSql, durationMs: number) =>
     direction === 'up'
       ? recordApplied(tx, settings.historyTable, {
@@ -65,7 +67,7 @@ export async function applyMigration(
         async (tx) => {
           await assertSameSession(tx, context.backendPid);
           const started = clock.now();
-          await run(tx, migrationContext);
+          await run(tx, contextFor(tx));
           const durationMs = clock.now() - started;
           await record(tx, durationMs);
           return durationMs;
@@ -93,7 +95,7 @@ export async function applyMigration(
   const started = clock.now();
   try {
     await sql`select set_config('statement_timeout', ${`${settings.statementTimeoutMs}ms`}, false)`;
-    await run(sql, migrationContext);
+    await run(sql, contextFor(sql));
   } catch (error) {
     const leftInvalid = (await invalidIndexes(sql).catch(() => [])).filter(
       (name) => !invalidBefore.has(name),
