@@ -13,5 +13,7 @@ export {
 export { listMigrationFiles, type MigrationFile } from './files.ts';
 export type { AppliedMigration } from './history.ts';
 export type { DownSelection, UpSelection } from './plan.ts';
+export { compareSnapshots, type SchemaSnapshot, snapshotSchema } from './schemaSnapshot.ts';
 export { DEFAULT_SETTINGS, type EngineSettings, resolveSettings, SETTING_ENV } from './settings.ts';
 export type { Clock, Log, MigrationContext } from './types.ts';
+export { assertVerified, type VerifyOptions, type VerifyResult, verifyMigrations } from './verify.ts';

@@ -93,27 +93,27 @@ export interface DownSelection {
   to?: string;
   /** Revert at most this many, newest first. Alone, the default is 1. */
   step?: number;
-  /** Revert exactly what this run applied, newest first. */
-  runId?: string;
+  /** Revert exactly what this run (an `applied_by` value) applied, newest first. */
+  revertRun?: string;
 }
 
 /** The applied migrations a `down` should revert, newest first. */
 export function selectForDown(
   applied: readonly AppliedMigration[],
-  { to, step, runId }: DownSelection,
+  { to, step, revertRun }: DownSelection,
 ): AppliedMigration[] {
   const newestFirst = [...applied].reverse();
-  if (runId !== undefined) {
-    const ofRun = newestFirst.filter((row) => row.appliedBy === runId);
+  if (revertRun !== undefined) {
+    const ofRun = newestFirst.filter((row) => row.appliedBy === revertRun);
     const oldestOfRun = ofRun.at(-1);
     if (!oldestOfRun) return [];
     // Reverting a run whose migrations later runs built on would pull the floor from under them.
     const later = newestFirst
       .slice(0, newestFirst.indexOf(oldestOfRun))
-      .filter((row) => row.appliedBy !== runId);
+      .filter((row) => row.appliedBy !== revertRun);
     if (later.length > 0) {
       throw new RollbackFailed(
-        `Cannot revert run ${runId}: ${later.map((row) => `${row.name} (applied by ${row.appliedBy})`).join(', ')} ` +
+        `Cannot revert run ${revertRun}: ${later.map((row) => `${row.name} (applied by ${row.appliedBy})`).join(', ')} ` +
           `came after it. Revert those first (migrate down --to), then this run.`,
         { migration: later[0]?.name ?? '', reverted: [], remaining: ofRun.map((row) => row.name) },
       );

@@ -68,7 +68,7 @@ describe('migrate down', () => {
     await migrateUp({ database: db.url, migrationsDir: dir, runId: 'earlier-run', to: '001-a' });
     await migrateUp({ database: db.url, migrationsDir: dir, runId: 'this-run' });
 
-    const result = await migrateDown({ database: db.url, migrationsDir: dir, runId: 'this-run' });
+    const result = await migrateDown({ database: db.url, migrationsDir: dir, revertRun: 'this-run' });
 
     expect(result.reverted).toEqual(['003-c.mjs', '002-b.mjs']);
     expect(await tables(db)).toEqual(['a']);
@@ -82,7 +82,7 @@ describe('migrate down', () => {
     const result = await migrateDown({
       database: db.url,
       migrationsDir: dir,
-      runId: 'run-that-applied-nothing',
+      revertRun: 'run-that-applied-nothing',
     });
 
     expect(result.reverted).toEqual([]);
@@ -93,7 +93,7 @@ describe('migrate down', () => {
     await migrateUp({ database: db.url, migrationsDir: dir, runId: 'run-1', to: '002-b' });
     await migrateUp({ database: db.url, migrationsDir: dir, runId: 'run-2' });
 
-    const failure = await migrateDown({ database: db.url, migrationsDir: dir, runId: 'run-1' }).catch(
+    const failure = await migrateDown({ database: db.url, migrationsDir: dir, revertRun: 'run-1' }).catch(
       (e) => e,
     );
 
@@ -109,7 +109,7 @@ describe('migrate down', () => {
     });
     await migrateUp({ database: db.url, migrationsDir: dir, runId: 'run-1' });
 
-    const failure = await migrateDown({ database: db.url, migrationsDir: dir, runId: 'run-1' }).catch(
+    const failure = await migrateDown({ database: db.url, migrationsDir: dir, revertRun: 'run-1' }).catch(
       (e) => e,
     );
 
