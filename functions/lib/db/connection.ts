@@ -3,6 +3,7 @@ import {
   AuthenticationFailed,
   DatabaseNotFound,
   DatabaseUnreachable,
+  InvalidInput,
   type PipelineError,
   TlsError,
 } from '../errors.ts';
@@ -38,6 +39,7 @@ export function describeTarget(url: string): string {
  * and proves it answers, classifying connection failures into named errors.
  */
 export async function connect(url: string, options: ConnectionOptions = {}): Promise<Sql> {
+  assertConnectionUrl(url);
   const sql = postgres(url, {
     max: 1,
     idle_timeout: 0,
@@ -52,6 +54,23 @@ export async function connect(url: string, options: ConnectionOptions = {}): Pro
   } catch (error) {
     await sql.end({ timeout: 0 }).catch(() => {});
     throw classifyConnectionError(error, describeTarget(url)) ?? error;
+  }
+}
+
+/** Refuses a malformed URL without echoing it: it may hold a password. */
+export function assertConnectionUrl(url: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    throw new InvalidInput(
+      'The database URL is not a valid postgres://user:password@host:port/database URL (its value is not shown: it may hold a password). ' +
+        'Check DATABASE_URL; percent-encode special characters in the password.',
+      { field: 'DATABASE_URL' },
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Sql } from 'postgres';
 import { connect } from '../db/connection.ts';
-import { RollbackFailed } from '../errors.ts';
+import { InvalidInput, RollbackFailed } from '../errors.ts';
 import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './advisoryLock.ts';
 import { type ApplyContext, applyMigration, type Direction } from './apply.ts';
 import { checksumOf, listMigrationFiles, loadMigration, type MigrationFile } from './files.ts';
@@ -26,8 +26,11 @@ export interface LeyDriver<Session> {
 }
 
 export interface DriverOptions {
-  /** A connection URL (the driver opens and closes its own session) or an open single-connection client. */
-  database: string | Sql;
+  /**
+   * A connection URL (the driver opens and closes its own session) or an open single-connection client.
+   * Without it, `connect` takes ley's config: a URL string, `{ connection }`, or DATABASE_URL.
+   */
+  database?: string | Sql;
   migrationsDir: string;
   /** Recorded as `applied_by`: the execution or run id; revert-by-run selects on it. */
   runId: string;
@@ -59,14 +62,13 @@ export interface DriverSession {
 export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
   const { settings, clock, log } = options;
   return {
-    async connect() {
-      const ownsConnection = typeof options.database === 'string';
+    async connect(config?: unknown) {
+      const database = options.database ?? urlFromLeyConfig(config);
+      const ownsConnection = typeof database === 'string';
       const sql =
-        typeof options.database === 'string'
-          ? await connect(options.database, {
-              applicationName: `migration-pipeline ${options.runId}`.slice(0, 63),
-            })
-          : options.database;
+        typeof database === 'string'
+          ? await connect(database, { applicationName: `migration-pipeline ${options.runId}`.slice(0, 63) })
+          : database;
       const lockKey = migrationLockKey(settings.historyTable);
       try {
         await acquireMigrationLock(sql, lockKey, { waitMs: settings.lockWaitMs, clock, log });
@@ -150,6 +152,20 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
       }
     },
   };
+}
+
+function urlFromLeyConfig(config: unknown): string {
+  // ley's CLI passes the config file's name as `config` when there is no config file.
+  const url =
+    typeof config === 'string' && /^postgres(ql)?:\/\//.test(config)
+      ? config
+      : ((config as { connection?: unknown } | undefined)?.connection ?? process.env.DATABASE_URL);
+  if (typeof url !== 'string' || url === '') {
+    throw new InvalidInput('No database to migrate: set DATABASE_URL, or `connection` in ley.config.js.', {
+      field: 'DATABASE_URL',
+    });
+  }
+  return url;
 }
 
 /** ley's own CLI passes files the engine did not list (its `dir` option); read them the same way. */

@@ -1,0 +1,78 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { InvalidInput } from '../errors.ts';
+import { listMigrationFiles } from './files.ts';
+
+export type ScaffoldFormat = 'ts' | 'mjs' | 'sql';
+
+export interface ScaffoldOptions {
+  migrationsDir: string;
+  /** Words describing the change: "add vendors table" becomes `013-add-vendors-table.ts`. */
+  description: string;
+  format?: ScaffoldFormat;
+  now?: Date;
+}
+
+/**
+ * Writes a new migration with `up` and `down`, numbered after the newest file: the next number,
+ * padded like the existing ones, or a UTC timestamp when the folder uses timestamps.
+ */
+export async function scaffoldMigration(options: ScaffoldOptions): Promise<{ name: string; path: string }> {
+  const slug = options.description
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (!slug) {
+    throw new InvalidInput('Describe the migration in a few words, e.g. "migrate new add vendors table".', {
+      field: 'description',
+    });
+  }
+  const dir = resolve(options.migrationsDir);
+  await mkdir(dir, { recursive: true });
+  const prefixes = (await listMigrationFiles(dir))
+    .map((file) => /^(\d+)/.exec(file.name)?.[1])
+    .filter((prefix): prefix is string => prefix !== undefined);
+  const last = prefixes.at(-1);
+  const prefix =
+    last && last.length >= 12
+      ? (options.now ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14)
+      : String(Number(last ?? 0) + 1).padStart(last?.length ?? 3, '0');
+  const format = options.format ?? 'ts';
+  const name = `${prefix}-${slug}.${format}`;
+  const path = join(dir, name);
+  await writeFile(path, TEMPLATES[format](options.description.trim()), { flag: 'wx' });
+  return { name, path };
+}
+
+const moduleTemplate = (description: string, typed: boolean) => {
+  const sqlParam = typed ? 'sql: Sql' : 'sql';
+  const returns = typed ? ': Promise<void>' : '';
+  return `${typed ? "import type { Sql } from 'postgres';\n\n" : ''}/**
+ * ${description}
+ *
+ * Runs in its own transaction, with a short lock_timeout that is retried, so the app never waits
+ * long behind it. For CREATE INDEX CONCURRENTLY or a batched backfill, add
+ * \`export const transaction = false\` and see docs in README ("Writing migrations").
+ */
+export async function up(${sqlParam})${returns} {
+  await sql\`\`;
+}
+
+/** Undo exactly what up did: \`migrate verify\` checks it. */
+export async function down(${sqlParam})${returns} {
+  await sql\`\`;
+}
+`;
+};
+
+const TEMPLATES: Record<ScaffoldFormat, (description: string) => string> = {
+  ts: (description) => moduleTemplate(description, true),
+  mjs: (description) => moduleTemplate(description, false),
+  sql: (description) => `-- ${description}
+-- migrate:up
+
+
+-- migrate:down
+
+`,
+};

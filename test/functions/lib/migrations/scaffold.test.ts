@@ -1,0 +1,72 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ErrorName } from '../../../../functions/lib/errors.ts';
+import { verifyMigrations } from '../../../../functions/lib/migrations/index.ts';
+import { scaffoldMigration } from '../../../../functions/lib/migrations/scaffold.ts';
+import { adminUrl } from '../../../support/database.ts';
+import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
+
+describe('migrate new', () => {
+  it('numbers the new file after the newest one, padded like the others', async () => {
+    const dir = await migrationsDir({ '011-x.ts': '', '012-y.sql': '' });
+
+    const created = await scaffoldMigration({ migrationsDir: dir, description: 'add vendors table' });
+
+    expect(created.name).toBe('013-add-vendors-table.ts');
+    const source = await readFile(created.path, 'utf8');
+    expect(source).toContain('export async function up(sql: Sql): Promise<void>');
+    expect(source).toContain('export async function down(sql: Sql): Promise<void>');
+  });
+
+  it('starts at 001 in an empty folder and writes dbmate-style SQL when asked', async () => {
+    const dir = await migrationsDir({});
+
+    const created = await scaffoldMigration({
+      migrationsDir: dir,
+      description: 'Create Users!',
+      format: 'sql',
+    });
+
+    expect(created.name).toBe('001-create-users.sql');
+    expect(await readFile(created.path, 'utf8')).toMatch(/-- migrate:up\n[\s\S]*-- migrate:down\n/);
+  });
+
+  it('uses a UTC timestamp when the folder is numbered by timestamps', async () => {
+    const dir = await migrationsDir({ '20240101120000-init.mjs': '' });
+
+    const created = await scaffoldMigration({
+      migrationsDir: dir,
+      description: 'next',
+      format: 'mjs',
+      now: new Date('2026-11-24T10:11:12Z'),
+    });
+
+    expect(created.name).toBe('20261124101112-next.mjs');
+  });
+
+  it('refuses an empty description', async () => {
+    const dir = await migrationsDir({});
+    const failure = await scaffoldMigration({ migrationsDir: dir, description: ' !! ' }).catch((e) => e);
+    expect(failure.name).toBe(ErrorName.InvalidInput);
+  });
+
+  it('scaffolds a migration that runs and round-trips once filled in', async () => {
+    const dir = await migrationsDir({
+      '001-base.mjs': sqlModule('create table base (id int)', 'drop table base'),
+    });
+    const created = await scaffoldMigration({ migrationsDir: dir, description: 'add vendors' });
+    const source = await readFile(created.path, 'utf8');
+    await writeFile(
+      join(dir, created.name),
+      source
+        .replace('await sql``;', 'await sql`create table vendors (id int)`;')
+        .replace('await sql``;', 'await sql`drop table vendors`;'),
+    );
+
+    const result = await verifyMigrations({ databaseUrl: adminUrl(), migrationsDir: dir });
+
+    expect(result.ok).toBe(true);
+    expect(result.migrations.map((m) => m.name)).toEqual(['001-base.mjs', '002-add-vendors.ts']);
+  });
+});
