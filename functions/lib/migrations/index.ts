@@ -15,5 +15,5 @@ export type { AppliedMigration } from './history.ts';
 export type { DownSelection, UpSelection } from './plan.ts';
 export { compareSnapshots, type SchemaSnapshot, snapshotSchema } from './schemaSnapshot.ts';
 export { DEFAULT_SETTINGS, type EngineSettings, resolveSettings, SETTING_ENV } from './settings.ts';
-export type { Clock, Log, MigrationContext } from './types.ts';
+export { type Clock, type Log, type MigrationContext, silentLog, systemClock } from './types.ts';
 export { assertVerified, type VerifyOptions, type VerifyResult, verifyMigrations } from './verify.ts';

@@ -1,0 +1,43 @@
+import { relative, resolve } from 'node:path';
+import { type ScaffoldFormat, scaffoldMigration } from '../../../functions/lib/migrations/scaffold.ts';
+import { parse } from '../../args.ts';
+import { type CliIo, ExitCode, UsageError } from '../../io.ts';
+import { printJson } from '../../output.ts';
+
+export const usage = `Usage: migration-pipeline migrate new <description...> [--format ts|mjs|sql] [--dir migrations] [--json]
+
+Creates the next migration, e.g. "migrate new add vendors table" -> 013-add-vendors-table.ts,
+with an up and a down to fill in.
+`;
+
+const FORMATS: readonly ScaffoldFormat[] = ['ts', 'mjs', 'sql'];
+
+export async function newCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      dir: { type: 'string', default: 'migrations' },
+      format: { type: 'string', default: 'ts' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    true,
+  );
+  if (values.help) {
+    io.stdout(usage);
+    return ExitCode.ok;
+  }
+  if (positionals.length === 0)
+    throw new UsageError('Describe the migration, e.g. "migrate new add vendors table".');
+  if (!FORMATS.includes(values.format as ScaffoldFormat)) {
+    throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${values.format}".`);
+  }
+  const created = await scaffoldMigration({
+    migrationsDir: resolve(io.cwd, values.dir),
+    description: positionals.join(' '),
+    format: values.format as ScaffoldFormat,
+  });
+  if (values.json) printJson(io, created);
+  else io.stdout(`Created ${relative(io.cwd, created.path)}\n`);
+  return ExitCode.ok;
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { PipelineError } from '../functions/lib/errors.ts';
+import { downCommand } from './commands/migrate/down.ts';
+import { newCommand } from './commands/migrate/new.ts';
+import { statusCommand } from './commands/migrate/status.ts';
+import { upCommand } from './commands/migrate/up.ts';
+import { verifyCommand } from './commands/migrate/verify.ts';
+import { type CliIo, ExitCode, UsageError } from './io.ts';
+import { printJson } from './output.ts';
+
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+const MIGRATE_COMMANDS: Record<string, Command> = {
+  status: statusCommand,
+  up: upCommand,
+  down: downCommand,
+  new: newCommand,
+  verify: verifyCommand,
+};
+
+export const usage = `Usage: migration-pipeline <command> [options]
+
+Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
+  migrate status    applied (when, how long, by which run) and pending migrations
+  migrate up        apply pending migrations (--to NAME, --step N)
+  migrate down      revert the newest (--to NAME, --step N, --all, --run RUN_ID)
+  migrate new       scaffold the next migration: migrate new add vendors table
+  migrate verify    up -> down -> up round trip of every migration on a scratch database
+
+Every command takes --help, and --json for one machine-readable JSON document.
+Exit status: 0 success, 1 failure (the message says what to do), 2 bad usage.
+`;
+
+/** Runs one command line and returns its exit status; never throws. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    const [group, name, ...rest] = argv;
+    if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
+      io.stdout(usage);
+      return group === undefined ? ExitCode.usage : ExitCode.ok;
+    }
+    if (group === '--version') {
+      io.stdout(`${version()}\n`);
+      return ExitCode.ok;
+    }
+    if (group !== 'migrate') throw new UsageError(`Unknown command "${group}".`);
+    const command = name === undefined ? undefined : MIGRATE_COMMANDS[name];
+    if (!command) {
+      throw new UsageError(
+        `${name === undefined ? 'Missing' : `Unknown`} migrate command${name ? ` "${name}"` : ''}; one of ${Object.keys(MIGRATE_COMMANDS).join(', ')}.`,
+      );
+    }
+    return await command(rest, io);
+  } catch (error) {
+    return report(error, io, json);
+  }
+}
+
+function report(error: unknown, io: CliIo, json: boolean): number {
+  if (error instanceof UsageError) {
+    io.stderr(`${error.message}\nRun "migration-pipeline --help" for usage.\n`);
+    return ExitCode.usage;
+  }
+  const named = error instanceof PipelineError ? error.toJSON() : undefined;
+  const name = named?.name ?? (error as Error)?.name ?? 'Error';
+  const message = (error as Error)?.message ?? String(error);
+  if (json) printJson(io, { error: named ?? { name, message } });
+  io.stderr(`${name}: ${message}\n`);
+  return ExitCode.failed;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
