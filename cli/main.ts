@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { PipelineError } from '../functions/lib/errors.ts';
+import packageJson from '../package.json' with { type: 'json' };
 import { downCommand } from './commands/migrate/down.ts';
 import { newCommand } from './commands/migrate/new.ts';
 import { statusCommand } from './commands/migrate/status.ts';
@@ -41,7 +41,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return group === undefined ? ExitCode.usage : ExitCode.ok;
     }
     if (group === '--version') {
-      io.stdout(`${version()}\n`);
+      io.stdout(`${packageJson.version}\n`);
       return ExitCode.ok;
     }
     if (group !== 'migrate') throw new UsageError(`Unknown command "${group}".`);
@@ -68,11 +68,4 @@ function report(error: unknown, io: CliIo, json: boolean): number {
   if (json) printJson(io, { error: named ?? { name, message } });
   io.stderr(`${name}: ${message}\n`);
   return ExitCode.failed;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
 }

@@ -45,7 +45,8 @@ describe("the project's own migrations", () => {
       { kind: 'income', n: 4000 },
       { kind: 'expense', n: 8000 },
     ]);
-    const [fk] = await db.sql`select convalidated from pg_constraint where conname = 'transactions_category_id_fkey'`;
+    const [fk] =
+      await db.sql`select convalidated from pg_constraint where conname = 'transactions_category_id_fkey'`;
     expect(fk?.convalidated).toBe(true);
   });
 });
