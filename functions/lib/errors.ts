@@ -11,11 +11,16 @@ export const ErrorName = {
   TlsError: 'TlsError',
   MigrationLockBusy: 'MigrationLockBusy',
   LockTimeout: 'LockTimeout',
+  ServiceBusy: 'ServiceBusy',
   InvalidInput: 'InvalidInput',
+  ConfigurationInvalid: 'ConfigurationInvalid',
+  SecretsUnreachable: 'SecretsUnreachable',
+  SecretInvalid: 'SecretInvalid',
   MigrationFailed: 'MigrationFailed',
   MigrationDrift: 'MigrationDrift',
   MigrationMissing: 'MigrationMissing',
   MigrationOutOfOrder: 'MigrationOutOfOrder',
+  DeploymentFailed: 'DeploymentFailed',
   RollbackFailed: 'RollbackFailed',
   VerifyFailed: 'VerifyFailed',
 } as const;
@@ -27,6 +32,8 @@ export const RETRYABLE_ERROR_NAMES: readonly ErrorName[] = [
   ErrorName.DatabaseUnreachable,
   ErrorName.MigrationLockBusy,
   ErrorName.LockTimeout,
+  ErrorName.ServiceBusy,
+  ErrorName.SecretsUnreachable,
 ];
 
 /** Base of every named error. `name` is fixed per class; `context` carries typed details for logs and JSON. */
@@ -95,8 +102,34 @@ export interface BlockingSession {
   transactionSeconds: number;
 }
 
+export class ServiceBusy extends PipelineError<{ service: string; operationId?: string }> {
+  override readonly name = ErrorName.ServiceBusy;
+}
+
+export class SecretsUnreachable extends PipelineError<{ secretArn: string; code?: string }> {
+  override readonly name = ErrorName.SecretsUnreachable;
+}
+
+export class SecretInvalid extends PipelineError<{ secretArn: string; problem: string }> {
+  override readonly name = ErrorName.SecretInvalid;
+}
+
+export class DeploymentFailed extends PipelineError<{
+  service: string;
+  operationId?: string;
+  status?: string;
+  reason?: string;
+}> {
+  override readonly name = ErrorName.DeploymentFailed;
+}
+
 export class InvalidInput extends PipelineError<{ field: string }> {
   override readonly name = ErrorName.InvalidInput;
+}
+
+/** The function's environment (set by the template) is wrong: a deployment problem, not an input one. */
+export class ConfigurationInvalid extends PipelineError<{ variable: string }> {
+  override readonly name = ErrorName.ConfigurationInvalid;
 }
 
 export class MigrationFailed extends PipelineError<

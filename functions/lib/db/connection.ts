@@ -10,22 +10,47 @@ import {
 
 export type { Sql };
 
+export type TlsMode = 'disable' | 'require' | 'verify-full';
+
+/** TLS to the database: on by default (`require`); `verify-full` checks the certificate against a CA bundle. */
+export interface TlsSettings {
+  mode: TlsMode;
+  /** PEM bundle (e.g. AWS's RDS global bundle), required for `verify-full`. */
+  ca?: string;
+}
+
+/** A database as a secret describes it: the parts, so a password never has to be URL-encoded. */
+export interface DatabaseEndpoint {
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  password: string;
+  tls: TlsSettings;
+}
+
+/** A connection URL (CLI, DATABASE_URL) or the parts (a Secrets Manager secret). */
+export type ConnectionTarget = string | DatabaseEndpoint;
+
 export interface ConnectionOptions {
   /** Seconds to wait for TCP and the startup handshake before `DatabaseUnreachable`. */
   connectTimeoutSeconds?: number;
   /** Shows in `pg_stat_activity.application_name`, so DBAs can tell who holds a lock. */
   applicationName?: string;
-  /** Hook for the `postgres` client's query debug callback (used to capture statements). */
-  debug?: (connection: number, query: string, parameters: unknown[]) => void;
+  /** The client's subnets and security groups, named when the database cannot be reached. */
+  network?: string;
 }
 
 /**
- * The server and database a URL points at, without the password, for messages and logs.
+ * The server and database a target points at, without the password, for messages and logs.
  * Never print a connection URL any other way.
  */
-export function describeTarget(url: string): string {
+export function describeTarget(target: ConnectionTarget): string {
+  if (typeof target !== 'string') {
+    return `postgres://${target.username}@${target.host}:${target.port}/${target.database}`;
+  }
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(target);
     const user = parsed.username ? `${decodeURIComponent(parsed.username)}@` : '';
     const port = parsed.port || '5432';
     return `postgres://${user}${parsed.hostname}:${port}${parsed.pathname}`;
@@ -38,23 +63,42 @@ export function describeTarget(url: string): string {
  * Opens a single-connection client (migrations need one session: the advisory lock is per session)
  * and proves it answers, classifying connection failures into named errors.
  */
-export async function connect(url: string, options: ConnectionOptions = {}): Promise<Sql> {
-  assertConnectionUrl(url);
-  const sql = postgres(url, {
+export async function connect(target: ConnectionTarget, options: ConnectionOptions = {}): Promise<Sql> {
+  const common = {
     max: 1,
     idle_timeout: 0,
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'migration-pipeline' },
-    ...(options.debug ? { debug: options.debug } : {}),
-  });
+  };
+  let sql: Sql;
+  if (typeof target === 'string') {
+    assertConnectionUrl(target);
+    sql = postgres(target, common);
+  } else {
+    sql = postgres({
+      ...common,
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      username: target.username,
+      password: target.password,
+      ssl: tlsOption(target),
+    });
+  }
   try {
     await sql`select 1`;
     return sql;
   } catch (error) {
     await sql.end({ timeout: 0 }).catch(() => {});
-    throw classifyConnectionError(error, describeTarget(url)) ?? error;
+    throw classifyConnectionError(error, describeTarget(target), options.network) ?? error;
   }
+}
+
+function tlsOption({ host, tls }: DatabaseEndpoint) {
+  if (tls.mode === 'disable') return false;
+  if (tls.mode === 'require') return 'require' as const;
+  return { ca: tls.ca, rejectUnauthorized: true, servername: host };
 }
 
 /** Refuses a malformed URL without echoing it: it may hold a password. */
@@ -91,13 +135,17 @@ const UNREACHABLE_CODES = new Set([
 ]);
 
 /** Maps a connection failure to the named error that says what to check; undefined when it is not one. */
-export function classifyConnectionError(error: unknown, target: string): PipelineError | undefined {
+export function classifyConnectionError(
+  error: unknown,
+  target: string,
+  network?: string,
+): PipelineError | undefined {
   const code = errorCode(error);
   const text = error instanceof Error ? error.message : String(error);
   if (code && UNREACHABLE_CODES.has(code)) {
     return new DatabaseUnreachable(
       `Cannot reach ${target} (${code}). Check that the instance is running, that the host and port are right, ` +
-        'and that its security group allows this client (from a Lambda: the function subnets and security group).',
+        `and that its security group allows this client on the database port (${network ? `this function runs in ${network}` : 'from a Lambda: the function subnets and security group'}).`,
       { target, code },
       { cause: error },
     );

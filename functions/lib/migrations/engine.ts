@@ -37,6 +37,8 @@ export interface UpResult {
   pending: string[];
   /** False when the deadline stopped the run with selected migrations still pending: call `up` again. */
   done: boolean;
+  /** Everything the history says this run id applied, across invocations (a Lambda may need several). */
+  appliedByRun: string[];
   fromVersion: string | null;
   toVersion: string | null;
 }
@@ -82,6 +84,7 @@ export async function migrateUp(
       applied: selected.filter((file) => appliedNames.has(file.name)).map((file) => file.name),
       pending: pendingMigrations(session.files, after).map((file) => file.name),
       done: selected.every((file) => appliedNames.has(file.name)),
+      appliedByRun: after.filter((row) => row.appliedBy === runId).map((row) => row.name),
       fromVersion,
       toVersion: after.at(-1)?.name ?? null,
     };

@@ -1,0 +1,26 @@
+import { readDatabaseConfig, readDeployConfig } from '../lib/config.ts';
+import { bundledMigrationsDir, databaseFromSecret, once, pipelineHandler } from '../lib/lambda.ts';
+import { resolveSettings } from '../lib/migrations/settings.ts';
+import { systemClock } from '../lib/migrations/types.ts';
+import { checkConnectivity } from '../lib/pipeline/checkConnectivity.ts';
+import { parseConnectivityEvent } from '../lib/pipeline/events.ts';
+
+const config = once(() => ({
+  database: readDatabaseConfig(process.env),
+  allowedRepository: readDeployConfig(process.env).allowedRepository,
+  settings: resolveSettings({}, process.env),
+  longTransactionSeconds: Number(process.env.LONG_TRANSACTION_SECONDS ?? 60),
+  migrationsDir: bundledMigrationsDir(import.meta.url, process.env),
+}));
+
+/** Can the database be reached, authenticated and locked; what is pending; what would block DDL. Changes nothing. */
+export const handler = pipelineHandler('connectivity-check', async (event, _context, metrics) => {
+  const request = parseConnectivityEvent(event);
+  const { database, ...rest } = config();
+  return checkConnectivity(request.input, {
+    ...rest,
+    openDatabase: databaseFromSecret(database, 'migration-pipeline connectivity-check'),
+    clock: systemClock,
+    metrics,
+  });
+});

@@ -1,0 +1,14 @@
+import { AppRunnerClient } from '@aws-sdk/client-apprunner';
+import { readDeployConfig } from '../lib/config.ts';
+import { log, once, pipelineHandler } from '../lib/lambda.ts';
+import { runDeployStep } from '../lib/pipeline/deployStep.ts';
+import { parseDeployEvent } from '../lib/pipeline/events.ts';
+
+const config = once(() => readDeployConfig(process.env));
+const appRunner = new AppRunnerClient({});
+
+/** `{ action: "start", image }` deploys the exact image; `{ action: "status", operationId }` reports the operation. */
+export const handler = pipelineHandler('deploy', async (event, _context, metrics) => {
+  const request = parseDeployEvent(event);
+  return runDeployStep(request, { appRunner, config: config(), log, metrics });
+});

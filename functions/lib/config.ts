@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import type { TlsMode, TlsSettings } from './db/connection.ts';
+import { ConfigurationInvalid, InvalidInput } from './errors.ts';
+import { parseDuration } from './migrations/settings.ts';
+import type { EndpointDefaults } from './secrets/databaseSecret.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** How the database functions find and reach the database. */
+export interface DatabaseConfig {
+  secretArn: string;
+  defaults: EndpointDefaults;
+  tls: TlsSettings;
+  connectTimeoutSeconds: number;
+  secretTtlMs: number;
+  /** Subnets and security groups of the function, named in `DatabaseUnreachable` messages. */
+  network: string | undefined;
+}
+
+/** Where the deploy function deploys, and which images it may deploy. */
+export interface DeployConfig {
+  /** Unset: the deploy step is a dry run that says what it would have deployed. */
+  appRunnerServiceArn: string | undefined;
+  /** `<account>.dkr.ecr.<region>.amazonaws.com/<name>`: only images of this repository are deployed. */
+  allowedRepository: string;
+}
+
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
+const SERVICE_ARN = /^arn:aws[a-z-]*:apprunner:[a-z0-9-]+:\d{12}:service\/[^/]+\/[0-9a-f]+$/;
+const REPOSITORY = /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9]+(?:[._/-][a-z0-9]+)*$/;
+const TLS_MODES: readonly TlsMode[] = ['disable', 'require', 'verify-full'];
+
+/** Reads and validates the database settings once; a wrong value fails `ConfigurationInvalid` naming the variable. */
+export function readDatabaseConfig(env: Env): DatabaseConfig {
+  const secretArn = required(env, 'DATABASE_SECRET_ARN', SECRET_ARN, 'a Secrets Manager secret ARN');
+  const mode = (env.DATABASE_TLS || 'require') as TlsMode;
+  if (!TLS_MODES.includes(mode)) fail('DATABASE_TLS', `must be one of ${TLS_MODES.join(', ')}`);
+  const tls: TlsSettings = { mode };
+  if (env.DATABASE_CA_BUNDLE) {
+    try {
+      tls.ca = readFileSync(env.DATABASE_CA_BUNDLE, 'utf8');
+    } catch {
+      fail('DATABASE_CA_BUNDLE', `names ${env.DATABASE_CA_BUNDLE}, which cannot be read`);
+    }
+  } else if (mode === 'verify-full') {
+    fail(
+      'DATABASE_CA_BUNDLE',
+      'must name a PEM bundle (e.g. the RDS global bundle) when DATABASE_TLS is verify-full',
+    );
+  }
+  const port = env.DATABASE_PORT ? Number(env.DATABASE_PORT) : undefined;
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536))
+    fail('DATABASE_PORT', 'must be a port number');
+  return {
+    secretArn,
+    defaults: {
+      ...(env.DATABASE_HOST ? { host: env.DATABASE_HOST } : {}),
+      ...(port ? { port } : {}),
+      ...(env.DATABASE_NAME ? { database: env.DATABASE_NAME } : {}),
+    },
+    tls,
+    connectTimeoutSeconds: Math.max(1, Math.round(duration(env, 'DATABASE_CONNECT_TIMEOUT', 5_000) / 1000)),
+    secretTtlMs: duration(env, 'SECRET_CACHE_TTL', 300_000),
+    network: env.FUNCTION_NETWORK || undefined,
+  };
+}
+
+export function readDeployConfig(env: Env): DeployConfig {
+  const appRunnerServiceArn = env.APP_RUNNER_SERVICE_ARN || undefined;
+  if (appRunnerServiceArn && !SERVICE_ARN.test(appRunnerServiceArn)) {
+    fail(
+      'APP_RUNNER_SERVICE_ARN',
+      'must be an App Runner service ARN (arn:aws:apprunner:<region>:<account>:service/<name>/<id>)',
+    );
+  }
+  return {
+    appRunnerServiceArn,
+    allowedRepository: required(
+      env,
+      'ECR_REPOSITORY_URI',
+      REPOSITORY,
+      'an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)',
+    ),
+  };
+}
+
+function required(env: Env, name: string, pattern: RegExp, what: string): string {
+  const value = env[name];
+  if (!value || !pattern.test(value))
+    fail(name, value ? `must be ${what}` : `is not set; it must be ${what}`);
+  return value as string;
+}
+
+function duration(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (!raw) return fallback;
+  try {
+    return parseDuration(raw, name);
+  } catch (error) {
+    if (error instanceof InvalidInput) fail(name, 'must be a duration like 5s or 10min');
+    throw error;
+  }
+}
+
+function fail(variable: string, problem: string): never {
+  throw new ConfigurationInvalid(
+    `The function's ${variable} ${problem}. Fix the stack parameter that sets it and deploy again.`,
+    {
+      variable,
+    },
+  );
+}

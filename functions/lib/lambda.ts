@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import middy from '@middy/core';
+import type { Sql } from 'postgres';
+import type { DatabaseConfig } from './config.ts';
+import { connect } from './db/connection.ts';
+import { PipelineError } from './errors.ts';
+import { type Log, systemClock } from './migrations/types.ts';
+import type { MetricsRecorder } from './pipeline/metrics.ts';
+import { cachedSecretReader, parseDatabaseSecret, type SecretReader } from './secrets/databaseSecret.ts';
+
+/**
+ * What the three handlers share: JSON logs with the execution name as correlation id, EMF metrics,
+ * and one log line per failure with its stable name. Handlers stay wiring only.
+ */
+export interface LambdaContextLike {
+  getRemainingTimeInMillis(): number;
+}
+
+export const logger = new Logger({ serviceName: 'migration-pipeline' });
+
+/** The engine's Log, written as structured JSON by the Powertools Logger. */
+export const log: Log = {
+  info: (message, extra) => (extra ? logger.info(message, extra as LogAttributes) : logger.info(message)),
+  warn: (message, extra) => (extra ? logger.warn(message, extra as LogAttributes) : logger.warn(message)),
+};
+
+export function pipelineHandler<Result>(
+  functionName: string,
+  body: (event: unknown, context: LambdaContextLike, metrics: MetricsRecorder) => Promise<Result>,
+) {
+  const metrics = new Metrics({ namespace: 'MigrationPipeline', serviceName: functionName });
+  const recorder: MetricsRecorder = {
+    count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value),
+    milliseconds: (name, value) => metrics.addMetric(name, MetricUnit.Milliseconds, value),
+  };
+  return middy(async (event: unknown, context: LambdaContextLike) => {
+    const executionName = (event as { executionName?: unknown } | null)?.executionName;
+    if (typeof executionName === 'string') logger.setCorrelationId(executionName.slice(0, 80));
+    try {
+      return await body(event, context, recorder);
+    } catch (error) {
+      // Named errors are the state machine's contract; their messages carry no secrets.
+      const name = error instanceof PipelineError ? error.name : 'UnexpectedError';
+      logger.error(`${functionName} failed: ${name}`, {
+        errorName: (error as Error).name,
+        errorMessage: (error as Error).message,
+        ...(error instanceof PipelineError ? { context: error.context } : {}),
+      });
+      throw error;
+    }
+  })
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics));
+}
+
+/** Reads the configuration on first use and keeps it: validated once per cold start, named errors on the first call. */
+export function once<T>(read: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => {
+    value ??= { v: read() };
+    return value.v;
+  };
+}
+
+const secretsManager = new SecretsManagerClient({
+  // A function in a VPC without a route to Secrets Manager hangs until these time out.
+  requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 },
+});
+let secretReader: SecretReader | undefined;
+
+/** Opens the run's single database session from the secret (cached across warm invocations). */
+export function databaseFromSecret(config: DatabaseConfig, applicationName: string): () => Promise<Sql> {
+  secretReader ??= cachedSecretReader(secretsManager, { ttlMs: config.secretTtlMs, clock: systemClock });
+  const readSecret = secretReader;
+  return async () => {
+    const endpoint = parseDatabaseSecret(await readSecret(config.secretArn), {
+      secretArn: config.secretArn,
+      defaults: config.defaults,
+      tls: config.tls,
+    });
+    return connect(endpoint, {
+      connectTimeoutSeconds: config.connectTimeoutSeconds,
+      applicationName,
+      network: config.network,
+    });
+  };
+}
+
+/** The migrations shipped beside the bundle, or MIGRATIONS_DIR (tests, local runs). */
+export function bundledMigrationsDir(moduleUrl: string, env: Record<string, string | undefined>): string {
+  if (env.MIGRATIONS_DIR) return env.MIGRATIONS_DIR;
+  const beside = fileURLToPath(new URL('./migrations', moduleUrl));
+  return existsSync(beside) ? beside : fileURLToPath(new URL('../../migrations', moduleUrl));
+}

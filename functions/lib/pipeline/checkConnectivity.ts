@@ -1,0 +1,99 @@
+import type { Sql } from 'postgres';
+import { resolveImage } from '../deploy/image.ts';
+import type { BlockingSession } from '../errors.ts';
+import { findLockHolder, migrationLockKey } from '../migrations/advisoryLock.ts';
+import { invalidIndexes } from '../migrations/apply.ts';
+import { listMigrationFiles } from '../migrations/files.ts';
+import { readHistory } from '../migrations/history.ts';
+import { findLongTransactions } from '../migrations/lockRetry.ts';
+import { checkHistory, pendingMigrations } from '../migrations/plan.ts';
+import type { EngineSettings } from '../migrations/settings.ts';
+import type { Clock } from '../migrations/types.ts';
+import type { PipelineInput } from './events.ts';
+import type { MetricsRecorder } from './metrics.ts';
+
+export interface ConnectivityReport {
+  serverVersion: string;
+  database: string;
+  user: string;
+  tls: boolean;
+  /** Connect plus a first query, as the migrate step will experience it. */
+  connectMs: number;
+  /** One round trip once connected. */
+  latencyMs: number;
+  connections: number;
+  maxConnections: number;
+  applied: string[];
+  pending: string[];
+  /** The image the release will deploy, as the deploy step will pin it. */
+  image: string;
+  lockFree: boolean;
+  lockHolderPid?: number;
+  /** Sessions with a transaction open longer than the threshold: DDL would queue behind them. */
+  longTransactions: BlockingSession[];
+  invalidIndexes: string[];
+}
+
+export interface ConnectivityDependencies {
+  openDatabase: () => Promise<Sql>;
+  migrationsDir: string;
+  settings: EngineSettings;
+  allowedRepository: string;
+  longTransactionSeconds: number;
+  clock: Clock;
+  metrics: MetricsRecorder;
+}
+
+/**
+ * Can we reach, authenticate and lock the database, what is applied and pending, and what might
+ * block DDL. Changes nothing. A foreign image, drift or a missing migration fails here, before any
+ * step changes anything.
+ */
+export async function checkConnectivity(
+  input: PipelineInput,
+  deps: ConnectivityDependencies,
+): Promise<ConnectivityReport> {
+  const image = resolveImage(input.image, deps.allowedRepository);
+  const files = await listMigrationFiles(deps.migrationsDir);
+  const started = deps.clock.now();
+  const sql = await deps.openDatabase();
+  try {
+    const connectMs = deps.clock.now() - started;
+    const pingStarted = deps.clock.now();
+    await sql`select 1`;
+    const latencyMs = deps.clock.now() - pingStarted;
+    const [server] = await sql<
+      {
+        serverVersion: string;
+        database: string;
+        user: string;
+        tls: boolean;
+        connections: number;
+        maxConnections: number;
+      }[]
+    >`
+      select current_setting('server_version') as "serverVersion", current_database() as database,
+             current_user as user,
+             coalesce((select ssl from pg_stat_ssl where pid = pg_backend_pid()), false) as tls,
+             (select count(*)::int from pg_stat_activity where datname = current_database()) as connections,
+             current_setting('max_connections')::int as "maxConnections"`;
+    const history = await readHistory(sql, deps.settings.historyTable);
+    checkHistory(files, history);
+    const holder = await findLockHolder(sql, migrationLockKey(deps.settings.historyTable));
+    deps.metrics.milliseconds('ConnectivityLatency', latencyMs);
+    return {
+      ...(server as NonNullable<typeof server>),
+      connectMs,
+      latencyMs,
+      applied: history.map((row) => row.name),
+      pending: pendingMigrations(files, history).map((file) => file.name),
+      image: image.identifier,
+      lockFree: holder === undefined,
+      ...(holder ? { lockHolderPid: holder.pid } : {}),
+      longTransactions: await findLongTransactions(sql, deps.longTransactionSeconds),
+      invalidIndexes: await invalidIndexes(sql),
+    };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}

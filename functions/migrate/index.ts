@@ -1,0 +1,27 @@
+import { readDatabaseConfig } from '../lib/config.ts';
+import { bundledMigrationsDir, databaseFromSecret, log, once, pipelineHandler } from '../lib/lambda.ts';
+import { resolveSettings } from '../lib/migrations/settings.ts';
+import { systemClock } from '../lib/migrations/types.ts';
+import { parseMigrateEvent } from '../lib/pipeline/events.ts';
+import { runMigrateStep } from '../lib/pipeline/migrateStep.ts';
+
+const config = once(() => ({
+  database: readDatabaseConfig(process.env),
+  settings: resolveSettings({}, process.env),
+  migrationsDir: bundledMigrationsDir(import.meta.url, process.env),
+}));
+
+/** `{ action: "up" }` applies pending migrations in the time left; `{ action: "rollback" }` reverts this execution's. */
+export const handler = pipelineHandler('migrate', async (event, context, metrics) => {
+  const request = parseMigrateEvent(event);
+  const { database, settings, migrationsDir } = config();
+  return runMigrateStep(request, {
+    openDatabase: databaseFromSecret(database, `migration-pipeline migrate ${request.action}`),
+    migrationsDir,
+    settings,
+    deadline: systemClock.now() + context.getRemainingTimeInMillis(),
+    clock: systemClock,
+    log,
+    metrics,
+  });
+});
