@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import * as errors from '../../../functions/lib/errors.ts';
+import { ErrorName, PipelineError, RETRYABLE_ERROR_NAMES } from '../../../functions/lib/errors.ts';
+
+describe('the error-name contract', () => {
+  it('pins every name the state machine and the runbook rely on', () => {
+    expect(Object.values(ErrorName).sort()).toEqual([
+      'AuthenticationFailed',
+      'ConfigurationInvalid',
+      'DatabaseNotFound',
+      'DatabaseUnreachable',
+      'DeploymentFailed',
+      'InvalidInput',
+      'LockTimeout',
+      'MigrationDrift',
+      'MigrationFailed',
+      'MigrationLockBusy',
+      'MigrationMissing',
+      'MigrationOutOfOrder',
+      'RollbackFailed',
+      'SecretInvalid',
+      'SecretsUnreachable',
+      'ServiceBusy',
+      'TlsError',
+      'VerifyFailed',
+    ]);
+    expect([...RETRYABLE_ERROR_NAMES].sort()).toEqual(
+      ['DatabaseUnreachable', 'LockTimeout', 'MigrationLockBusy', 'SecretsUnreachable', 'ServiceBusy'].sort(),
+    );
+  });
+
+  it('has one error class per name, whose instances carry that name', () => {
+    for (const name of Object.values(ErrorName)) {
+      const ErrorClass = (errors as unknown as Record<string, new (m: string, c: object) => PipelineError>)[
+        name
+      ];
+      expect(ErrorClass, name).toBeTypeOf('function');
+      const error = new (ErrorClass as new (m: string, c: object) => PipelineError)('message', {});
+      expect(error.name).toBe(name);
+      expect(error).toBeInstanceOf(PipelineError);
+      expect(error.retryable).toBe(RETRYABLE_ERROR_NAMES.includes(name));
+    }
+  });
+});
