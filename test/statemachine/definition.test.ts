@@ -31,7 +31,9 @@ const states = (definition as { States: Record<string, State> }).States;
 const lambdaTasks = Object.entries(states).filter(([, state]) =>
   state.Resource?.startsWith('arn:aws:lambda:'),
 );
+// AWS's recommended retrier (Step Functions best practices), plus throttling.
 const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ClientExecutionTimeoutException',
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',

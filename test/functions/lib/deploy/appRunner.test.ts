@@ -63,13 +63,11 @@ describe('deploying to App Runner', () => {
     expect(busy.name).toBe(ErrorName.ServiceBusy);
 
     appRunnerMock.on(DescribeServiceCommand).resolves(describeService());
-    appRunnerMock
-      .on(UpdateServiceCommand)
-      .rejects(
-        Object.assign(new Error('Service cannot be updated in the current state: OPERATION_IN_PROGRESS.'), {
-          name: 'InvalidStateException',
-        }),
-      );
+    appRunnerMock.on(UpdateServiceCommand).rejects(
+      Object.assign(new Error('Service cannot be updated in the current state: OPERATION_IN_PROGRESS.'), {
+        name: 'InvalidStateException',
+      }),
+    );
     const refused = await startAppRunnerDeployment(client, { serviceArn: SERVICE_ARN, image }).catch(
       (e) => e,
     );

@@ -130,13 +130,11 @@ describe('fetching secrets from Secrets Manager', () => {
   });
 
   it('fails SecretInvalid when the role may not read the secret', async () => {
-    secretsManager
-      .on(GetSecretValueCommand)
-      .rejects(
-        Object.assign(new Error('User is not authorized to perform: secretsmanager:GetSecretValue'), {
-          name: 'AccessDeniedException',
-        }),
-      );
+    secretsManager.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: secretsmanager:GetSecretValue'), {
+        name: 'AccessDeniedException',
+      }),
+    );
     const read = cachedSecretReader(client, { ttlMs: 1000, clock: { now: () => 0, sleep: async () => {} } });
 
     const error = await read(SECRET_ARN).catch((e) => e);
