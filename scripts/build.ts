@@ -1,8 +1,9 @@
 /**
  * Bundles each Lambda handler (`functions/<name>/index.ts`) into `dist/<name>/index.mjs` and the CLI
- * into `dist/cli/migration-pipeline.mjs`: minified ESM for Node 24 with source maps. The migrate
- * function's folder also receives the migrations, which it loads at run time.
+ * into `dist/cli/migration-pipeline.mjs`: minified ESM for Node 24 with source maps, ready for
+ * `sam deploy` (each CodeUri is one of these folders) without `sam build` or Docker.
  */
+import { existsSync } from 'node:fs';
 import { cp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -50,8 +51,14 @@ const result = await build({
   },
   logLevel: 'warning',
 });
-if (entryPoints['migrate/index'])
-  await cp(join(root, 'migrations'), join(dist, 'migrate', 'migrations'), { recursive: true });
+// The database functions load the migrations at run time (to apply them, or to tell what is pending),
+// and verify TLS with the RDS CA bundle when certs/ holds it (see template.yaml, DatabaseTls).
+const caBundle = join(root, 'certs', 'rds-global-bundle.pem');
+for (const name of ['migrate', 'connectivity-check']) {
+  if (!entryPoints[`${name}/index`]) continue;
+  await cp(join(root, 'migrations'), join(dist, name, 'migrations'), { recursive: true });
+  if (existsSync(caBundle)) await cp(caBundle, join(dist, name, 'rds-global-bundle.pem'));
+}
 
 for (const [file, output] of Object.entries(result.metafile.outputs)) {
   if (file.endsWith('.mjs'))

@@ -1,5 +1,6 @@
 import { readDatabaseConfig, readDeployConfig } from '../lib/config.ts';
-import { bundledMigrationsDir, databaseFromSecret, once, pipelineHandler } from '../lib/lambda.ts';
+import { bundledMigrationsDir, once, pipelineHandler } from '../lib/lambda.ts';
+import { databaseFromSecret } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
 import { checkConnectivity } from '../lib/pipeline/checkConnectivity.ts';

@@ -40,7 +40,10 @@ export function readDatabaseConfig(env: Env): DatabaseConfig {
     try {
       tls.ca = readFileSync(env.DATABASE_CA_BUNDLE, 'utf8');
     } catch {
-      fail('DATABASE_CA_BUNDLE', `names ${env.DATABASE_CA_BUNDLE}, which cannot be read`);
+      fail(
+        'DATABASE_CA_BUNDLE',
+        `names ${env.DATABASE_CA_BUNDLE}, which cannot be read: put the RDS global bundle in certs/rds-global-bundle.pem and build again`,
+      );
     }
   } else if (mode === 'verify-full') {
     fail(

@@ -5,15 +5,10 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import type { Sql } from 'postgres';
-import type { DatabaseConfig } from './config.ts';
-import { connect } from './db/connection.ts';
 import { PipelineError } from './errors.ts';
-import { type Log, systemClock } from './migrations/types.ts';
+import type { Log } from './migrations/types.ts';
 import type { MetricsRecorder } from './pipeline/metrics.ts';
-import { cachedSecretReader, parseDatabaseSecret, type SecretReader } from './secrets/databaseSecret.ts';
 
 /**
  * What the three handlers share: JSON logs with the execution name as correlation id, EMF metrics,
@@ -66,30 +61,6 @@ export function once<T>(read: () => T): () => T {
   return () => {
     value ??= { v: read() };
     return value.v;
-  };
-}
-
-const secretsManager = new SecretsManagerClient({
-  // A function in a VPC without a route to Secrets Manager hangs until these time out.
-  requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 },
-});
-let secretReader: SecretReader | undefined;
-
-/** Opens the run's single database session from the secret (cached across warm invocations). */
-export function databaseFromSecret(config: DatabaseConfig, applicationName: string): () => Promise<Sql> {
-  secretReader ??= cachedSecretReader(secretsManager, { ttlMs: config.secretTtlMs, clock: systemClock });
-  const readSecret = secretReader;
-  return async () => {
-    const endpoint = parseDatabaseSecret(await readSecret(config.secretArn), {
-      secretArn: config.secretArn,
-      defaults: config.defaults,
-      tls: config.tls,
-    });
-    return connect(endpoint, {
-      connectTimeoutSeconds: config.connectTimeoutSeconds,
-      applicationName,
-      network: config.network,
-    });
   };
 }
 

@@ -1,5 +1,6 @@
 import { readDatabaseConfig } from '../lib/config.ts';
-import { bundledMigrationsDir, databaseFromSecret, log, once, pipelineHandler } from '../lib/lambda.ts';
+import { bundledMigrationsDir, log, once, pipelineHandler } from '../lib/lambda.ts';
+import { databaseFromSecret } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
 import { parseMigrateEvent } from '../lib/pipeline/events.ts';

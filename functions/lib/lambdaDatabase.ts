@@ -1,0 +1,35 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Sql } from 'postgres';
+import type { DatabaseConfig } from './config.ts';
+import { connect } from './db/connection.ts';
+import { systemClock } from './migrations/types.ts';
+import { cachedSecretReader, parseDatabaseSecret, type SecretReader } from './secrets/databaseSecret.ts';
+
+/**
+ * The database functions' way to the database: the secret (cached across warm invocations), then one
+ * session. Apart from lambda.ts so that the deploy function's bundle carries no Secrets Manager client.
+ */
+
+const secretsManager = new SecretsManagerClient({
+  // A function in a VPC without a route to Secrets Manager hangs until these time out.
+  requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 },
+});
+let secretReader: SecretReader | undefined;
+
+/** Opens the run's single database session from the secret (cached across warm invocations). */
+export function databaseFromSecret(config: DatabaseConfig, applicationName: string): () => Promise<Sql> {
+  secretReader ??= cachedSecretReader(secretsManager, { ttlMs: config.secretTtlMs, clock: systemClock });
+  const readSecret = secretReader;
+  return async () => {
+    const endpoint = parseDatabaseSecret(await readSecret(config.secretArn), {
+      secretArn: config.secretArn,
+      defaults: config.defaults,
+      tls: config.tls,
+    });
+    return connect(endpoint, {
+      connectTimeoutSeconds: config.connectTimeoutSeconds,
+      applicationName,
+      network: config.network,
+    });
+  };
+}

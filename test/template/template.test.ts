@@ -1,0 +1,198 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { SUBSTITUTIONS } from '../../cli/local/stateMachine.ts';
+import { resolveImage } from '../../functions/lib/deploy/image.ts';
+import { parsePipelineInput } from '../../functions/lib/pipeline/events.ts';
+import { intrinsics, loadTemplate } from '../support/cloudformation.ts';
+
+const template = loadTemplate();
+const resources = template.Resources;
+const PSEUDO = [
+  'AWS::AccountId',
+  'AWS::Region',
+  'AWS::StackName',
+  'AWS::Partition',
+  'AWS::URLSuffix',
+  'AWS::NoValue',
+  'AWS::StackId',
+];
+const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Serverless::Function');
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+function statementsOf(properties: Record<string, unknown>): Statement[] {
+  const policies = (properties.Policies ?? []) as { Statement?: Statement[] }[];
+  return policies.flatMap((policy) => policy.Statement ?? []);
+}
+
+describe('template.yaml', () => {
+  it('resolves every !Ref, !GetAtt, !Sub variable and condition', () => {
+    const names = new Set([...Object.keys(template.Parameters), ...Object.keys(resources), ...PSEUDO]);
+    const conditions = new Set(Object.keys(template.Conditions));
+    for (const [kind, value] of intrinsics(template)) {
+      if (kind === 'Ref') expect(names, `!Ref ${value}`).toContain(value);
+      if (kind === 'Fn::GetAtt') expect(Object.keys(resources)).toContain((value as string[])[0]);
+      if (kind === 'Fn::If' || kind === 'Condition')
+        expect(conditions).toContain(Array.isArray(value) ? value[0] : value);
+      if (kind === 'Fn::Sub') {
+        const [text, locals] = Array.isArray(value) ? value : [value, {}];
+        for (const [, variable] of (text as string).matchAll(/\$\{([^}!]+)\}/g)) {
+          const known =
+            names.has(variable as string) ||
+            (variable as string) in (locals as object) ||
+            Object.keys(resources).includes((variable as string).split('.')[0] as string);
+          expect(known, `\${${variable}} in !Sub`).toBe(true);
+        }
+      }
+    }
+    for (const resource of Object.values(resources))
+      if (resource.Condition) expect(conditions).toContain(resource.Condition);
+  });
+
+  it('runs each function on nodejs24.x/arm64 from a bundle whose handler source exists', () => {
+    expect(template.Globals.Function).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Tracing: 'Active',
+    });
+    expect(functions.map(([, f]) => f.Properties.CodeUri).sort()).toEqual([
+      'dist/connectivity-check',
+      'dist/deploy',
+      'dist/migrate',
+    ]);
+    for (const [, f] of functions) {
+      const name = (f.Properties.CodeUri as string).replace('dist/', '');
+      expect(existsSync(`functions/${name}/index.ts`), name).toBe(true);
+      expect(readFileSync(`functions/${name}/index.ts`, 'utf8')).toContain('export const handler');
+    }
+  });
+
+  it('puts the database functions in the VPC and the deploy function outside it', () => {
+    expect(resources.ConnectivityCheckFunction?.Properties.VpcConfig).toBeDefined();
+    expect(resources.MigrateFunction?.Properties.VpcConfig).toBeDefined();
+    expect(resources.DeployFunction?.Properties.VpcConfig).toBeUndefined();
+    expect(resources.MigrateFunction?.Properties.Timeout).toBe(900);
+  });
+
+  it('substitutes exactly what the state machine definition uses', () => {
+    const machine = resources.PipelineStateMachine?.Properties as {
+      DefinitionUri: string;
+      DefinitionSubstitutions: object;
+    };
+    expect(machine.DefinitionUri).toBe('statemachine/pipeline.asl.json');
+    const used = new Set(
+      [...readFileSync(machine.DefinitionUri, 'utf8').matchAll(/\$\{([A-Za-z0-9]+)\}/g)].map((m) => m[1]),
+    );
+    expect(Object.keys(machine.DefinitionSubstitutions).sort()).toEqual([...used].sort());
+    expect([...used].sort()).toEqual([...SUBSTITUTIONS].sort());
+  });
+
+  it('grants least privilege: the one secret, the one service, the three functions', () => {
+    for (const name of ['ConnectivityCheckFunction', 'MigrateFunction']) {
+      expect(statementsOf(resources[name]?.Properties ?? {})).toEqual([
+        expect.objectContaining({
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: { Ref: 'DatabaseSecretArn' },
+        }),
+      ]);
+    }
+    const deploy = statementsOf(resources.DeployFunction?.Properties ?? {});
+    expect(deploy[0]).toMatchObject({
+      Action: ['apprunner:DescribeService', 'apprunner:UpdateService', 'apprunner:ListOperations'],
+      Resource: { Ref: 'AppRunnerServiceArn' },
+    });
+    expect(deploy[1]).toMatchObject({
+      Action: 'iam:PassRole',
+      Resource: { Ref: 'AppRunnerAccessRoleArn' },
+      Condition: expect.anything(),
+    });
+    const machine = statementsOf(resources.PipelineStateMachine?.Properties ?? {});
+    expect(machine.find((s) => s.Action === 'lambda:InvokeFunction')?.Resource).toEqual([
+      { 'Fn::GetAtt': ['ConnectivityCheckFunction', 'Arn'] },
+      { 'Fn::GetAtt': ['MigrateFunction', 'Arn'] },
+      { 'Fn::GetAtt': ['DeployFunction', 'Arn'] },
+    ]);
+  });
+
+  it('uses Resource "*" only for actions that cannot be scoped (log delivery, X-Ray)', () => {
+    const documents = Object.values(resources).flatMap((r) => [
+      ...statementsOf(r.Properties ?? {}),
+      ...((r.Properties?.Policies as { PolicyDocument?: { Statement: Statement[] } }[]) ?? []).flatMap(
+        (p) => p.PolicyDocument?.Statement ?? [],
+      ),
+    ]);
+    const wildcard = documents.filter(
+      (s) => s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')),
+    );
+    const actions = wildcard.flatMap((s) => [s.Action].flat());
+    expect(actions.length).toBeGreaterThan(0);
+    for (const action of actions)
+      expect(action, action).toMatch(
+        /^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+)$/,
+      );
+  });
+
+  it("turns an ECR push, through the rule's input transformer, into pipeline input that deploys that exact image", () => {
+    const rule = resources.EcrPushRule?.Properties as {
+      EventPattern: { detail: Record<string, unknown>; 'detail-type': string[] };
+      Targets: { InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string } }[];
+    };
+    const event = JSON.parse(readFileSync('events/ecr-push.json', 'utf8'));
+    expect(event.resources).toEqual([]);
+    expect(rule.EventPattern['detail-type']).toEqual(['ECR Image Action']);
+    expect(rule.EventPattern.detail).toMatchObject({
+      'action-type': ['PUSH'],
+      result: ['SUCCESS'],
+      'repository-name': [{ Ref: 'EcrRepositoryName' }],
+    });
+
+    const { InputPathsMap, InputTemplate } = rule.Targets[0]?.InputTransformer ?? {
+      InputPathsMap: {},
+      InputTemplate: '',
+    };
+    const values = Object.fromEntries(
+      Object.entries(InputPathsMap).map(([name, path]) => [
+        name,
+        path
+          .slice(2)
+          .split('.')
+          .reduce((node, key) => node[key], event),
+      ]),
+    );
+    const transformed = JSON.parse(
+      InputTemplate.replace(/<([A-Za-z0-9_-]+)>/g, (_, name: string) => values[name]),
+    );
+    const input = parsePipelineInput(transformed);
+    const repository = `${event.account}.dkr.ecr.${event.region}.amazonaws.com/${event.detail['repository-name']}`;
+
+    expect(input).toEqual({
+      image: {
+        uri: `${repository}@${event.detail['image-digest']}`,
+        digest: event.detail['image-digest'],
+        tag: 'v42',
+      },
+      source: 'ecr-push',
+    });
+    expect(resolveImage(input.image, repository).identifier).toBe(
+      `${repository}@${event.detail['image-digest']}`,
+    );
+  });
+
+  it('alarms on failed and timed-out executions, migration duration and, optionally, database connections', () => {
+    const alarms = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => r.Properties.MetricName);
+    expect(alarms).toEqual(
+      expect.arrayContaining([
+        'ExecutionsFailed',
+        'ExecutionsTimedOut',
+        'MigrationDuration',
+        'DatabaseConnections',
+      ]),
+    );
+    expect(resources.DatabaseConnectionsAlarm?.Condition).toBe('HasDatabaseInstance');
+    expect(Object.keys(template.Outputs)).toEqual(
+      expect.arrayContaining(['StateMachineArn', 'NotificationTopicArn']),
+    );
+  });
+});
