@@ -1,0 +1,114 @@
+import { writeFile } from 'node:fs/promises';
+import postgres from 'postgres';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connect } from '../../../../functions/lib/db/connection.ts';
+import { ErrorName } from '../../../../functions/lib/errors.ts';
+import { migrationLockKey } from '../../../../functions/lib/migrations/advisoryLock.ts';
+import { DEFAULT_SETTINGS, migrateUp, systemClock } from '../../../../functions/lib/migrations/index.ts';
+import { checkConnectivity } from '../../../../functions/lib/pipeline/checkConnectivity.ts';
+import { noMetrics } from '../../../../functions/lib/pipeline/metrics.ts';
+import { DIGEST, REPOSITORY } from '../../../support/aws.ts';
+import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
+import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
+
+const input = { image: { uri: `${REPOSITORY}:v42`, digest: DIGEST }, source: 'ci' };
+
+describe('the connectivity check', () => {
+  let db: TestDatabase;
+  let dir: string;
+  beforeEach(async () => {
+    db = await createTestDatabase();
+    dir = await migrationsDir({
+      '001-a.mjs': sqlModule('create table a (id int)', 'drop table a'),
+      '002-b.mjs': sqlModule('create table b (id int)', 'drop table b'),
+    });
+  });
+  afterEach(async () => {
+    await db.drop();
+  });
+
+  const check = (overrides = {}) =>
+    checkConnectivity(input, {
+      openDatabase: () => connect(db.url),
+      migrationsDir: dir,
+      settings: DEFAULT_SETTINGS,
+      allowedRepository: REPOSITORY,
+      longTransactionSeconds: 1,
+      clock: systemClock,
+      metrics: noMetrics,
+      ...overrides,
+    });
+
+  it('reports the server, what is applied and pending, and the image it would deploy', async () => {
+    await migrateUp({ database: db.url, migrationsDir: dir, to: '001-a' });
+
+    const report = await check();
+
+    expect(report).toMatchObject({
+      database: db.name,
+      tls: false,
+      applied: ['001-a.mjs'],
+      pending: ['002-b.mjs'],
+      image: `${REPOSITORY}@${DIGEST}`,
+      lockFree: true,
+      longTransactions: [],
+      invalidIndexes: [],
+    });
+    expect(report.serverVersion).toMatch(/^1[3-9]/);
+    expect(report.connections).toBeGreaterThan(0);
+    expect(report.maxConnections).toBeGreaterThan(report.connections);
+  });
+
+  it('names a held migration lock and transactions that would block DDL', async () => {
+    const other = postgres(db.url, { max: 2 });
+    const [{ pid: holderPid }] = await other<[{ pid: number }]>`select pg_backend_pid() as pid`;
+    await other`select pg_advisory_lock(${migrationLockKey(DEFAULT_SETTINGS.historyTable).toString()}::bigint)`;
+    let release = () => {};
+    const open = other.begin(async (tx) => {
+      await tx`select 1`;
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await new Promise((r) => setTimeout(r, 1200));
+
+    try {
+      const report = await check();
+      expect(report.lockFree).toBe(false);
+      expect(report.lockHolderPid).toBe(holderPid);
+      expect(report.longTransactions).toEqual([
+        expect.objectContaining({ transactionSeconds: expect.any(Number) }),
+      ]);
+    } finally {
+      release();
+      await open;
+      await other.end();
+    }
+  });
+
+  it('fails before touching the database on a foreign image, and on drift', async () => {
+    let opened = false;
+    const foreign = await checkConnectivity(
+      { image: { uri: 'docker.io/library/postgres:17' }, source: 'ci' },
+      {
+        openDatabase: async () => {
+          opened = true;
+          return connect(db.url);
+        },
+        migrationsDir: dir,
+        settings: DEFAULT_SETTINGS,
+        allowedRepository: REPOSITORY,
+        longTransactionSeconds: 1,
+        clock: systemClock,
+        metrics: noMetrics,
+      },
+    ).catch((e) => e);
+    expect(foreign.name).toBe(ErrorName.InvalidInput);
+    expect(opened).toBe(false);
+
+    await migrateUp({ database: db.url, migrationsDir: dir });
+    await writeFile(`${dir}/001-a.mjs`, sqlModule('create table a2 (id int)', 'drop table a2'));
+    const drift = await check().catch((e) => e);
+    expect(drift.name).toBe(ErrorName.MigrationDrift);
+  });
+});
