@@ -1,6 +1,6 @@
 import { readDatabaseConfig, readDeployConfig } from '../lib/config.ts';
 import { bundledMigrationsDir, once, pipelineHandler } from '../lib/lambda.ts';
-import { databaseFromSecret } from '../lib/lambdaDatabase.ts';
+import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
 import { checkConnectivity } from '../lib/pipeline/checkConnectivity.ts';
@@ -20,7 +20,7 @@ export const handler = pipelineHandler('connectivity-check', async (event, _cont
   const { database, ...rest } = config();
   return checkConnectivity(request.input, {
     ...rest,
-    openDatabase: databaseFromSecret(database, 'migration-pipeline connectivity-check'),
+    openDatabase: databaseConnector(database, 'migration-pipeline connectivity-check'),
     clock: systemClock,
     metrics,
   });

@@ -8,7 +8,11 @@ type Env = Record<string, string | undefined>;
 
 /** How the database functions find and reach the database. */
 export interface DatabaseConfig {
-  secretArn: string;
+  /**
+   * Where the credentials are: the Secrets Manager secret (deployed), or a connection URL given
+   * directly (the local run: DATABASE_URL, or the embedded server).
+   */
+  credentials: { secretArn: string } | { url: string };
   defaults: EndpointDefaults;
   tls: TlsSettings;
   connectTimeoutSeconds: number;
@@ -32,7 +36,10 @@ const TLS_MODES: readonly TlsMode[] = ['disable', 'require', 'verify-full'];
 
 /** Reads and validates the database settings once; a wrong value fails `ConfigurationInvalid` naming the variable. */
 export function readDatabaseConfig(env: Env): DatabaseConfig {
-  const secretArn = required(env, 'DATABASE_SECRET_ARN', SECRET_ARN, 'a Secrets Manager secret ARN');
+  const credentials =
+    !env.DATABASE_SECRET_ARN && env.DATABASE_URL
+      ? { url: env.DATABASE_URL }
+      : { secretArn: required(env, 'DATABASE_SECRET_ARN', SECRET_ARN, 'a Secrets Manager secret ARN') };
   const mode = (env.DATABASE_TLS || 'require') as TlsMode;
   if (!TLS_MODES.includes(mode)) fail('DATABASE_TLS', `must be one of ${TLS_MODES.join(', ')}`);
   const tls: TlsSettings = { mode };
@@ -55,7 +62,7 @@ export function readDatabaseConfig(env: Env): DatabaseConfig {
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536))
     fail('DATABASE_PORT', 'must be a port number');
   return {
-    secretArn,
+    credentials,
     defaults: {
       ...(env.DATABASE_HOST ? { host: env.DATABASE_HOST } : {}),
       ...(port ? { port } : {}),

@@ -6,8 +6,8 @@ import { systemClock } from './migrations/types.ts';
 import { cachedSecretReader, parseDatabaseSecret, type SecretReader } from './secrets/databaseSecret.ts';
 
 /**
- * The database functions' way to the database: the secret (cached across warm invocations), then one
- * session. Apart from lambda.ts so that the deploy function's bundle carries no Secrets Manager client.
+ * The database functions' way to the database: the secret (cached across warm invocations) or, in the
+ * local run, DATABASE_URL; then one session. Apart from lambda.ts so that the deploy function's bundle carries no Secrets Manager client.
  */
 
 const secretsManager = new SecretsManagerClient({
@@ -16,20 +16,23 @@ const secretsManager = new SecretsManagerClient({
 });
 let secretReader: SecretReader | undefined;
 
-/** Opens the run's single database session from the secret (cached across warm invocations). */
-export function databaseFromSecret(config: DatabaseConfig, applicationName: string): () => Promise<Sql> {
+/** Opens the run's single database session: from the secret (cached across warm invocations), or the local URL. */
+export function databaseConnector(config: DatabaseConfig, applicationName: string): () => Promise<Sql> {
+  const options = {
+    connectTimeoutSeconds: config.connectTimeoutSeconds,
+    applicationName,
+    network: config.network,
+  };
+  const { credentials } = config;
+  if ('url' in credentials) return () => connect(credentials.url, options);
   secretReader ??= cachedSecretReader(secretsManager, { ttlMs: config.secretTtlMs, clock: systemClock });
   const readSecret = secretReader;
   return async () => {
-    const endpoint = parseDatabaseSecret(await readSecret(config.secretArn), {
-      secretArn: config.secretArn,
+    const endpoint = parseDatabaseSecret(await readSecret(credentials.secretArn), {
+      secretArn: credentials.secretArn,
       defaults: config.defaults,
       tls: config.tls,
     });
-    return connect(endpoint, {
-      connectTimeoutSeconds: config.connectTimeoutSeconds,
-      applicationName,
-      network: config.network,
-    });
+    return connect(endpoint, options);
   };
 }

@@ -1,6 +1,6 @@
 import { readDatabaseConfig } from '../lib/config.ts';
 import { bundledMigrationsDir, log, once, pipelineHandler } from '../lib/lambda.ts';
-import { databaseFromSecret } from '../lib/lambdaDatabase.ts';
+import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
 import { parseMigrateEvent } from '../lib/pipeline/events.ts';
@@ -17,7 +17,7 @@ export const handler = pipelineHandler('migrate', async (event, context, metrics
   const request = parseMigrateEvent(event);
   const { database, settings, migrationsDir } = config();
   return runMigrateStep(request, {
-    openDatabase: databaseFromSecret(database, `migration-pipeline migrate ${request.action}`),
+    openDatabase: databaseConnector(database, `migration-pipeline migrate ${request.action}`),
     migrationsDir,
     settings,
     deadline: systemClock.now() + context.getRemainingTimeInMillis(),
