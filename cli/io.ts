@@ -4,6 +4,8 @@ export interface CliIo {
   stderr(text: string): void;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** Whether stdout is a terminal (spinner line) or a log (plain lines). */
+  tty: boolean;
 }
 
 export const processIo: CliIo = {
@@ -11,6 +13,7 @@ export const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   cwd: process.cwd(),
+  tty: process.stdout.isTTY === true,
 };
 
 /** Bad usage: the command line itself is wrong. Exit status 2. */

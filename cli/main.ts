@@ -1,5 +1,6 @@
 import { PipelineError } from '../functions/lib/errors.ts';
 import packageJson from '../package.json' with { type: 'json' };
+import { localCommand } from './commands/local.ts';
 import { downCommand } from './commands/migrate/down.ts';
 import { newCommand } from './commands/migrate/new.ts';
 import { statusCommand } from './commands/migrate/status.ts';
@@ -18,7 +19,14 @@ const MIGRATE_COMMANDS: Record<string, Command> = {
   verify: verifyCommand,
 };
 
+const TOP_COMMANDS: Record<string, Command> = {
+  local: localCommand,
+};
+
 export const usage = `Usage: migration-pipeline <command> [options]
+
+The pipeline:
+  local             run the real state machine on this machine (what npm start does)
 
 Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
   migrate status    applied (when, how long, by which run) and pending migrations
@@ -44,14 +52,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stdout(`${packageJson.version}\n`);
       return ExitCode.ok;
     }
+    const command = TOP_COMMANDS[group];
+    if (command) return await command(name === undefined ? [] : [name, ...rest], io);
     if (group !== 'migrate') throw new UsageError(`Unknown command "${group}".`);
-    const command = name === undefined ? undefined : MIGRATE_COMMANDS[name];
-    if (!command) {
+    const migrateCommand = name === undefined ? undefined : MIGRATE_COMMANDS[name];
+    if (!migrateCommand) {
       throw new UsageError(
         `${name === undefined ? 'Missing' : `Unknown`} migrate command${name ? ` "${name}"` : ''}; one of ${Object.keys(MIGRATE_COMMANDS).join(', ')}.`,
       );
     }
-    return await command(rest, io);
+    return await migrateCommand(rest, io);
   } catch (error) {
     return report(error, io, json);
   }

@@ -69,6 +69,11 @@ export interface LocalRunOptions {
   waitMs?: number;
   /** Each Retry waits this many ms instead of its interval. */
   retryMs?: number;
+  /**
+   * Make this Task state fail, to watch the rollback branch: after its real work for the database
+   * states (so there is something to roll back), instead of it for the deploy states.
+   */
+  failAt?: string;
   /** Each function's timeout, as the template sets it: the handler sees its remaining time. */
   timeoutsMs?: Partial<Record<'connectivityCheck' | 'migrate' | 'deploy', number>>;
 }
@@ -80,7 +85,7 @@ export interface LocalExecution {
   eventLogs: AsyncGenerator<EventLog>;
 }
 
-const TASK_BINDINGS: Record<string, keyof Omit<LocalHandlers, 'notify'>> = {
+export const TASK_BINDINGS: Record<string, keyof Omit<LocalHandlers, 'notify'>> = {
   CheckConnectivity: 'connectivityCheck',
   Migrate: 'migrate',
   Deploy: 'deploy',
@@ -108,6 +113,20 @@ export async function startLocalExecution(
   for (const [state, handlerName] of Object.entries(TASK_BINDINGS)) {
     const timeoutMs = options.timeoutsMs?.[handlerName] ?? DEFAULT_TIMEOUTS_MS[handlerName];
     taskHandlers[state] = (event) => handlers[handlerName](event, lambdaContext(handlerName, timeoutMs));
+  }
+  if (options.failAt) {
+    const state = options.failAt;
+    const real = taskHandlers[state];
+    if (!real)
+      throw new Error(
+        `--fail-at ${state}: not a Task state bound to a handler (${Object.keys(TASK_BINDINGS).join(', ')}).`,
+      );
+    taskHandlers[state] = async (event) => {
+      if (TASK_BINDINGS[state] !== 'deploy') await real(event);
+      throw Object.assign(new Error(`--fail-at ${state}: failing on purpose to show the rollback branch.`), {
+        name: 'InjectedFailure',
+      });
+    };
   }
   taskHandlers.NotifyFailure = taskHandlers.NotifyRollbackFailed = async (parameters) => {
     await handlers.notify(parameters as { TopicArn: string; Subject: string; Message: string });

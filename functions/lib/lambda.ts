@@ -30,7 +30,8 @@ export function pipelineHandler<Result>(
   functionName: string,
   body: (event: unknown, context: LambdaContextLike, metrics: MetricsRecorder) => Promise<Result>,
 ) {
-  const metrics = new Metrics({ namespace: 'MigrationPipeline', serviceName: functionName });
+  // Metrics' own warnings (e.g. nothing to publish after an early failure) go through the JSON logger.
+  const metrics = new Metrics({ namespace: 'MigrationPipeline', serviceName: functionName, logger });
   const recorder: MetricsRecorder = {
     count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value),
     milliseconds: (name, value) => metrics.addMetric(name, MetricUnit.Milliseconds, value),

@@ -23,6 +23,7 @@ export async function runCli(
     },
     env,
     cwd,
+    tty: false,
   };
   const code = await main(args, io);
   return { code, stdout, stderr };

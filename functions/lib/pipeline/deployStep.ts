@@ -38,9 +38,11 @@ export async function runDeployStep(
     if (!serviceArn) {
       const message = `Dry run: no App Runner service is configured (APP_RUNNER_SERVICE_ARN), so ${image.identifier} was not deployed.`;
       deps.log.info(message);
+      deps.metrics.count('DeploymentsStarted', 0);
       return { dryRun: true, alreadyDeployed: false, image: image.identifier, message };
     }
     const started = await startAppRunnerDeployment(deps.appRunner, { serviceArn, image });
+    deps.metrics.count('DeploymentsStarted', started.alreadyDeployed ? 0 : 1);
     deps.log.info(started.alreadyDeployed ? 'The service already runs this image' : 'Deployment started', {
       ...started,
     });

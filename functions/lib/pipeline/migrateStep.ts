@@ -61,9 +61,11 @@ export async function runMigrateStep(
         ...common,
         deadline: deps.deadline,
       });
+      deps.metrics.count('MigrationsPending', pending.length);
       return { applied, pending, done, appliedByRun, fromVersion, toVersion };
     }
     const { reverted, fromVersion, toVersion } = await migrateDown({ ...common, revertRun: event.runId });
+    deps.metrics.count('RollbacksRun');
     return { reverted, fromVersion, toVersion };
   } finally {
     await sql.end({ timeout: 5 });

@@ -1,0 +1,136 @@
+import { resolve } from 'node:path';
+import { AppRunnerClient } from '@aws-sdk/client-apprunner';
+import { describeTarget } from '../../functions/lib/db/connection.ts';
+import { parse } from '../args.ts';
+import { withCliDatabase } from '../database.ts';
+import { type CliIo, ExitCode, UsageError } from '../io.ts';
+import { type LocalHandlers, startLocalExecution, TASK_BINDINGS } from '../local/stateMachine.ts';
+import { printJson } from '../output.ts';
+import { fromLocalEvent } from '../progress/events.ts';
+import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
+
+export const usage = `Usage: migration-pipeline local [--image URI] [--dir migrations] [--fail-at STATE] [--dry-run] [--json]
+
+Runs the real statemachine/pipeline.asl.json on this machine: every Task runs the real handler code
+in-process, against the embedded PostgreSQL (or DATABASE_URL), with these credentials instead of
+Secrets Manager. Waits and retry intervals are shortened, not skipped. The deploy step deploys for
+real only when APP_RUNNER_SERVICE_ARN is set and AWS credentials are found; otherwise it is a dry run
+that says what it would have deployed.
+
+  --image URI        the image to release (default ${'000000000000.dkr.ecr.us-east-1.amazonaws.com/app:local'})
+  --dir DIR          the migrations folder (default migrations/)
+  --fail-at STATE    make ${Object.keys(TASK_BINDINGS)
+    .filter((s) => s !== 'RollbackMigrations')
+    .join(', ')} fail, to watch the rollback branch
+  --dry-run          check connectivity and report the plan; change nothing
+
+Exit status: 0 the release succeeded, 1 it failed (the rollback branch ran), 2 bad usage.
+`;
+
+const DEFAULT_IMAGE = '000000000000.dkr.ecr.us-east-1.amazonaws.com/app:local';
+const FAILABLE = Object.keys(TASK_BINDINGS).filter((state) => state !== 'RollbackMigrations');
+
+export async function localCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parse(argv, {
+    image: { type: 'string', default: DEFAULT_IMAGE },
+    dir: { type: 'string', default: 'migrations' },
+    'fail-at': { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    io.stdout(usage);
+    return ExitCode.ok;
+  }
+  const failAt = values['fail-at'];
+  if (failAt !== undefined && !FAILABLE.includes(failAt)) {
+    throw new UsageError(`--fail-at must name one of ${FAILABLE.join(', ')}; got "${failAt}".`);
+  }
+  const repository = /^(.+?)(?::[^/:@]+)?(?:@sha256:[a-f0-9]{64})?$/.exec(values.image)?.[1] ?? values.image;
+  const migrationsDir = resolve(io.cwd, values.dir);
+  const deployTarget = await deployTargetFor(io.env);
+
+  return withCliDatabase(io, async (url) => {
+    const say = values.json ? () => {} : io.stdout;
+    say(
+      `Local run of statemachine/pipeline.asl.json\n  image      ${values.image}\n  migrations ${migrationsDir}\n` +
+        `  database   ${describeTarget(url)}\n  deploy     ${deployTarget.description}\n\n`,
+    );
+    const handlers = await loadHandlers({
+      DATABASE_URL: url,
+      MIGRATIONS_DIR: migrationsDir,
+      ECR_REPOSITORY_URI: io.env.ECR_REPOSITORY_URI || repository,
+      APP_RUNNER_SERVICE_ARN: deployTarget.serviceArn,
+    });
+    const notifications: string[] = [];
+    handlers.notify = ({ Subject }) => {
+      notifications.push(Subject);
+    };
+
+    const input = {
+      image: { uri: values.image },
+      source: 'local',
+      ...(values['dry-run'] ? { dryRun: true } : {}),
+    };
+    const execution = await startLocalExecution(input, handlers, {
+      waitMs: 500,
+      retryMs: 500,
+      ...(failAt ? { failAt } : {}),
+    });
+    const reporter = new ReleaseReporter({ write: io.stdout, tty: io.tty, quiet: values.json });
+    for await (const event of execution.eventLogs) {
+      const progress = fromLocalEvent(event as never);
+      if (progress) reporter.handle(progress);
+    }
+    await execution.result.catch(() => {});
+    const summary = reporter.result();
+    if (values.json) printJson(io, { executionArn: execution.executionArn, ...summary });
+    else {
+      io.stdout(formatSummary(summary));
+      for (const subject of notifications)
+        io.stdout(`\nNotification "${subject}" (SNS; not sent from a local run).\n`);
+    }
+    return summary.status === 'SUCCEEDED' ? ExitCode.ok : ExitCode.failed;
+  });
+}
+
+/**
+ * A real deployment needs a service and credentials; without either, the deploy step is a dry run,
+ * and the run says which is missing.
+ */
+async function deployTargetFor(
+  env: Record<string, string | undefined>,
+): Promise<{ serviceArn: string; description: string }> {
+  const serviceArn = env.APP_RUNNER_SERVICE_ARN;
+  if (!serviceArn) return { serviceArn: '', description: 'dry run (no APP_RUNNER_SERVICE_ARN configured)' };
+  try {
+    await new AppRunnerClient({}).config.credentials();
+    return { serviceArn, description: `App Runner service ${serviceArn} (for real)` };
+  } catch {
+    return {
+      serviceArn: '',
+      description: 'dry run (APP_RUNNER_SERVICE_ARN is set, but no AWS credentials were found)',
+    };
+  }
+}
+
+/**
+ * Loads the real handlers with the environment the template would give them, but local credentials.
+ * Their configuration is read once per process, so a process runs one local release.
+ */
+async function loadHandlers(env: Record<string, string>): Promise<LocalHandlers> {
+  delete process.env.DATABASE_SECRET_ARN;
+  Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', ...env });
+  const [connectivity, migrate, deploy] = await Promise.all([
+    import('../../functions/connectivity-check/index.ts'),
+    import('../../functions/migrate/index.ts'),
+    import('../../functions/deploy/index.ts'),
+  ]);
+  return {
+    connectivityCheck: connectivity.handler as unknown as LocalHandlers['connectivityCheck'],
+    migrate: migrate.handler as unknown as LocalHandlers['migrate'],
+    deploy: deploy.handler as unknown as LocalHandlers['deploy'],
+    notify: () => {},
+  };
+}
