@@ -21,4 +21,4 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const ExitCode = { ok: 0, failed: 1, usage: 2 } as const;
+export const ExitCode = { ok: 0, failed: 1, usage: 2, timedOut: 3 } as const;

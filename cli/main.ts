@@ -6,6 +6,9 @@ import { newCommand } from './commands/migrate/new.ts';
 import { statusCommand } from './commands/migrate/status.ts';
 import { upCommand } from './commands/migrate/up.ts';
 import { verifyCommand } from './commands/migrate/verify.ts';
+import { redriveCommand } from './commands/redrive.ts';
+import { startCommand } from './commands/start.ts';
+import { pipelineStatusCommand } from './commands/status.ts';
 import { type CliIo, ExitCode, UsageError } from './io.ts';
 import { printJson } from './output.ts';
 
@@ -20,12 +23,18 @@ const MIGRATE_COMMANDS: Record<string, Command> = {
 };
 
 const TOP_COMMANDS: Record<string, Command> = {
+  start: startCommand,
+  status: pipelineStatusCommand,
+  redrive: redriveCommand,
   local: localCommand,
 };
 
 export const usage = `Usage: migration-pipeline <command> [options]
 
-The pipeline:
+The pipeline (deployed with SAM; --state-machine-arn, STATE_MACHINE_ARN or --stack NAME):
+  start             start a release of an image (--wait to follow it to the end)
+  status            recent releases, or one release's states and result
+  redrive           redrive a failed release from where it failed
   local             run the real state machine on this machine (what npm start does)
 
 Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
@@ -36,7 +45,7 @@ Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
   migrate verify    up -> down -> up round trip of every migration on a scratch database
 
 Every command takes --help, and --json for one machine-readable JSON document.
-Exit status: 0 success, 1 failure (the message says what to do), 2 bad usage.
+Exit status: 0 success, 1 failure (the message says what to do), 2 bad usage, 3 timed out waiting.
 `;
 
 /** Runs one command line and returns its exit status; never throws. */

@@ -1,17 +1,4 @@
-/**
- * What a person watching a release needs from an execution, whether it runs on AWS (read from
- * GetExecutionHistory) or locally (aws-local-stepfunctions' event log): states entered and left,
- * retries, and how the execution ended.
- */
-export type StateKind = 'Task' | 'Choice' | 'Wait' | 'Pass' | 'Fail' | 'Succeed' | 'Parallel' | 'Map';
-
-export type ProgressEvent =
-  | { type: 'stateEntered'; state: string; kind: StateKind; at: number }
-  | { type: 'stateExited'; state: string; kind: StateKind; at: number; output: unknown }
-  | { type: 'stateRetried'; state: string; at: number; error?: string }
-  | { type: 'stateFailed'; state: string; at: number; error: string; cause: string }
-  | { type: 'executionSucceeded'; at: number; output: unknown }
-  | { type: 'executionFailed'; at: number; error: string; cause: string };
+import type { ProgressEvent, StateKind } from '../../functions/lib/release/progressEvents.ts';
 
 interface LocalStateData {
   name: string;

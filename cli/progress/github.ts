@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { formatDuration } from '../output.ts';
-import type { ReleaseSummary } from './reporter.ts';
+import { migrationResults, type ReleaseSummary } from './reporter.ts';
 
 /** Workflow-command escaping: data in a message, and properties (which also escape `:` and `,`). */
 const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
@@ -38,10 +38,7 @@ export function stepSummaryMarkdown(summary: ReleaseSummary, consoleUrl?: string
     );
   }
   const migrations = [
-    ...summary.applied.map((name) => [
-      name,
-      summary.reverted.includes(name) ? 'applied, then reverted' : 'applied',
-    ]),
+    ...migrationResults(summary),
     ...(summary.dryRun ? summary.pending.map((name) => [name, 'pending']) : []),
   ];
   lines.push('', migrations.length === 0 ? 'No migration was applied.' : '| Migration | Result |');

@@ -1,8 +1,8 @@
 import type { DeploymentStarted, DeploymentStatus } from '../../functions/lib/deploy/appRunner.ts';
 import type { ConnectivityReport } from '../../functions/lib/pipeline/checkConnectivity.ts';
 import type { MigrateUpResult, RollbackResult } from '../../functions/lib/pipeline/migrateStep.ts';
+import type { ProgressEvent, StateKind } from '../../functions/lib/release/progressEvents.ts';
 import { formatDuration } from '../output.ts';
-import type { ProgressEvent, StateKind } from './events.ts';
 
 /** How a state went, for the final table and the GitHub step summary. */
 export interface StateRecord {
@@ -222,6 +222,21 @@ export class ReleaseReporter {
   }
 }
 
+/**
+ * Each migration this release touched: applied, or applied and then reverted by the rollback branch
+ * (which also reverts those applied before a failing one, which never reached Migrate's output).
+ */
+export function migrationResults(summary: ReleaseSummary): [string, string][] {
+  const reverted = summary.reverted.filter((name) => !summary.applied.includes(name)).reverse();
+  return [
+    ...summary.applied.map((name): [string, string] => [
+      name,
+      summary.reverted.includes(name) ? 'applied, then reverted' : 'applied',
+    ]),
+    ...reverted.map((name): [string, string] => [name, 'applied, then reverted']),
+  ];
+}
+
 /** The closing block: how the release ended and the table of migrations. */
 export function formatSummary(summary: ReleaseSummary, consoleUrl?: string): string {
   const lines: string[] = [''];
@@ -240,10 +255,7 @@ export function formatSummary(summary: ReleaseSummary, consoleUrl?: string): str
     lines.push('Release still running.');
   }
   const rows = [
-    ...summary.applied.map((name) => [
-      name,
-      summary.reverted.includes(name) ? 'applied, then reverted' : 'applied',
-    ]),
+    ...migrationResults(summary),
     ...(summary.dryRun ? summary.pending.map((name) => [name, 'pending (dry run)']) : []),
   ];
   if (rows.length === 0) {
