@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Sql, TransactionSql } from 'postgres';
 import { classifyConnectionError } from '../db/connection.ts';
 import {
@@ -91,6 +92,7 @@ export async function applyMigration(
   }
 
   await assertSameSession(sql, context.backendPid);
+  await dropOwnInvalidIndexes(sql, file, log);
   const invalidBefore = new Set(await invalidIndexes(sql));
   const started = clock.now();
   try {
@@ -117,6 +119,28 @@ export async function applyMigration(
   const durationMs = clock.now() - started;
   await record(sql, durationMs);
   return durationMs;
+}
+
+/**
+ * A CREATE INDEX CONCURRENTLY interrupted by a crash or a kill leaves an INVALID index, which the
+ * migration's `IF NOT EXISTS` would then skip: the retry would record a broken index as applied.
+ * Before a non-transactional migration runs, drop the INVALID indexes its own source names, unless
+ * a session is still building them. (We hold the migration lock, so no other run of ours is.)
+ */
+async function dropOwnInvalidIndexes(sql: Sql, file: MigrationFile, log: Log): Promise<void> {
+  const source = await readFile(file.path, 'utf8');
+  const leftovers = await sql<{ name: string; relname: string }[]>`
+    select format('%I.%I', n.nspname, c.relname) as name, c.relname
+    from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+    where not i.indisvalid
+      and not exists (select 1 from pg_stat_progress_create_index p where p.index_relid = i.indexrelid)`;
+  for (const { name, relname } of leftovers) {
+    if (!new RegExp(`\\b${relname.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`).test(source)) continue;
+    log.warn(
+      `${file.name}: dropping INVALID index ${name} left by an interrupted run, then building it again`,
+    );
+    await sql.unsafe(`drop index concurrently if exists ${name}`);
+  }
 }
 
 /** Indexes PostgreSQL marks INVALID (a failed or interrupted CREATE INDEX CONCURRENTLY), schema-qualified. */

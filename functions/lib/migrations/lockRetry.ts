@@ -9,6 +9,25 @@ const RETRYABLE_LOCK_ERRORS = new Set([
   '40P01', // deadlock_detected
 ]);
 
+const CONNECTION_LOSS = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'ECONNRESET',
+  'EPIPE',
+]);
+
+function isConnectionLoss(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    CONNECTION_LOSS.has((error as { code?: string }).code ?? '')
+  );
+}
+
 export function isLockError(error: unknown): boolean {
   return (
     typeof error === 'object' &&
@@ -56,8 +75,17 @@ export async function inTransactionWithLockRetries<T>(
     const lockTimeoutMs = lockTimeoutFor(attemptNumber, settings);
     try {
       return (await sql.begin(async (tx) => {
-        await setLocalTimeouts(tx, lockTimeoutMs, settings.statementTimeoutMs);
-        return attempt(tx);
+        try {
+          await setLocalTimeouts(tx, lockTimeoutMs, settings.statementTimeoutMs);
+          return await attempt(tx);
+        } catch (error) {
+          // The `postgres` client answers an error inside begin() with a ROLLBACK; when the error is the
+          // connection going away, that write hits a closed socket and throws outside any promise,
+          // killing the process. The server has rolled the transaction back already, and begin()
+          // rejects by itself when the connection closes, so this callback just never settles.
+          if (isConnectionLoss(error)) await new Promise(() => {});
+          throw error;
+        }
       })) as T;
     } catch (error) {
       if (!isLockError(error)) throw error;

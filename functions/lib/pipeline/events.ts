@@ -20,7 +20,8 @@ const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const IMAGE_URI = /^[a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+(?::[A-Za-z0-9_.-]{1,128}|@sha256:[a-f0-9]{64})?$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const RUN_ID = /^[A-Za-z0-9:/_.@-]{1,256}$/;
+// The migrate function's run id is always its execution's ARN ($$.Execution.Id).
+const RUN_ID = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$/;
 const OPERATION_ID = /^[A-Za-z0-9-]{1,128}$/;
 
 export function parsePipelineInput(value: unknown, field = 'input'): PipelineInput {
@@ -66,7 +67,10 @@ export function parseMigrateEvent(value: unknown): MigrateEvent {
     pattern: /^(up|rollback)$/,
     what: '"up" or "rollback"',
   }) as 'up' | 'rollback';
-  const runId = stringAt(event, 'runId', 'event', { pattern: RUN_ID, what: 'the execution id' });
+  const runId = stringAt(event, 'runId', 'event', {
+    pattern: RUN_ID,
+    what: "the execution's ARN ($$.Execution.Id)",
+  });
   return { action, runId, ...executionNameOf(event) };
 }
 

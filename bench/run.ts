@@ -1,0 +1,108 @@
+/**
+ * `npm run bench`: measures, side by side in one run, what the project promises, and writes
+ * docs/benchmarks.md (with the machine and versions) and docs/stall-chart.svg.
+ */
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { stallChartSvg } from './chart.ts';
+import { measureColdStart } from './coldStart.ts';
+import { measureOverhead } from './overhead.ts';
+import { measurePipeline } from './pipeline.ts';
+import { measureStall } from './stall.ts';
+import { benchServer, round } from './support.ts';
+
+const docs = new URL('../docs/', import.meta.url);
+const version = (name: string) =>
+  (
+    JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+
+// Read before the runs: the pipeline benchmark sets DATABASE_URL for the handlers it loads.
+const serverKind = process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded, loopback';
+const server = await benchServer();
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+try {
+  log('stall under a blocker: ours, then stock ley (about 25 s each)');
+  const stallOptions = { rows: 100_000, blockerMs: 20_000, clients: 4 };
+  const ours = await measureStall(server.url, 'ours', stallOptions);
+  const ley = await measureStall(server.url, 'ley', stallOptions);
+  log('overhead of 500 migrations');
+  const overhead = await measureOverhead(server.url);
+  log('cold start of each bundle');
+  const coldStart = await measureColdStart();
+  log('the local pipeline run');
+  const pipeline = await measurePipeline(server.url, [0, 20]);
+
+  const stallRatio = ley.worstMs / ours.worstMs;
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Produced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Every figure in a table comes from the same run, side by side.`,
+    '',
+    `Machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${round(totalmem() / 2 ** 30, 1)} GiB. ` +
+      `Node ${process.versions.node}, PostgreSQL ${server.version} (${serverKind}), ` +
+      `ley ${version('ley')}, postgres ${version('postgres')}, esbuild ${version('esbuild')}.`,
+    '',
+    '## 1. App-query stall while a migration waits behind a long transaction',
+    '',
+    `A table of ${stallOptions.rows.toLocaleString('en')} rows under a steady read/write load (${stallOptions.clients} clients on loopback), another session holding a transaction open on it for ${stallOptions.blockerMs / 1000} s, and a migration that adds a column starting 1 s into it.`,
+    '',
+    '| | worst app-query latency | failed app queries | app queries | migration applied after the blocker ended |',
+    '| --- | --- | --- | --- | --- |',
+    `| stock ley (postgres driver) | ${round(ley.worstMs / 1000)} s | ${ley.failedQueries} | ${ley.queries} | ${round(ley.appliedAfterBlockerMs / 1000)} s |`,
+    `| migration-pipeline | ${round(ours.worstMs / 1000)} s | ${ours.failedQueries} | ${ours.queries} | ${round(ours.appliedAfterBlockerMs / 1000)} s |`,
+    `| **ratio** | **${round(stallRatio, 1)}× lower** | | | |`,
+    '',
+    'Stock ley requests the ACCESS EXCLUSIVE lock and waits for it as long as the blocker lives, and every app query on the table queues behind that request.',
+    'Ours waits at most `lock_timeout` (100 ms growing to the 1 s cap), rolls back, lets the queue drain, and tries again, so the app stalls at most about the cap; the migration lands within about a second of the blocker ending.',
+    '',
+    '![App-query latency over time](stall-chart.svg)',
+    '',
+    'x: when each app query was sent; y: the slowest one sent in that 100 ms, log scale. A gap means every client was still stuck in an earlier query.',
+    '',
+    '## 2. Overhead per migration',
+    '',
+    `${overhead.migrations} small migrations (\`create table\`), median of ${overhead.runs} runs, each on a fresh database.`,
+    '',
+    '| | ms per migration | ratio |',
+    '| --- | --- | --- |',
+    `| the same SQL as one batch (the floor) | ${round(overhead.floorMsPerMigration)} | 1.00 |`,
+    `| stock ley (one transaction for all) | ${round(overhead.leyMsPerMigration)} | ${round(overhead.leyMsPerMigration / overhead.floorMsPerMigration)} |`,
+    `| migration-pipeline (a transaction, checksum and history row each) | ${round(overhead.oursMsPerMigration)} | ${round(overhead.oursMsPerMigration / overhead.floorMsPerMigration)} |`,
+    '',
+    `Ours is **${round(overhead.oursMsPerMigration / overhead.leyMsPerMigration)}×** stock ley and **${round(overhead.oursMsPerMigration / overhead.floorMsPerMigration)}×** the floor.`,
+    '',
+    '## 3. Cold start',
+    '',
+    'Bundle size and median time for a fresh Node process to import the handler module (11 runs each).',
+    '',
+    '| function | as deployed: minified, tree-shaken, SDK inside | import | unminified, no tree-shaking, SDK external | import |',
+    '| --- | --- | --- | --- | --- |',
+    ...coldStart.map(
+      (c) =>
+        `| ${c.function} | ${round(c.bundledBytes / 1024, 0)} KiB | ${round(c.bundledImportMs, 0)} ms | ${round(c.externalBytes / 1024, 0)} KiB | ${round(c.externalImportMs, 0)} ms |`,
+    ),
+    '',
+    'The template deploys the first: one file to read and parse, and the SDK version we test with, instead of resolving hundreds of SDK files from the runtime at cold start.',
+    '',
+    '## 4. The pipeline, run locally',
+    '',
+    'The real state machine on aws-local-stepfunctions, every Task on the real handler in-process, deploy as a dry run. Step Functions Standard bills per state transition.',
+    '',
+    '| pending migrations | wall time | state transitions |',
+    '| --- | --- | --- |',
+    ...pipeline
+      .sort((a, b) => a.pending - b.pending)
+      .map((p) => `| ${p.pending} | ${round(p.wallMs, 0)} ms | ${p.stateTransitions} |`),
+    '',
+  ];
+  await writeFile(new URL('benchmarks.md', docs), `${lines.join('\n')}\n`);
+  await writeFile(new URL('stall-chart.svg', docs), stallChartSvg([ours, ley]));
+  log(`wrote docs/benchmarks.md: stall ${round(stallRatio, 1)}x lower than stock ley`);
+} finally {
+  await server.stop();
+}
+process.exit(0);
