@@ -19,6 +19,12 @@ export function stallChartSvg(runs: StallRun[]): string {
   const colors = { ours: '#1a7f37', ley: '#cf222e' };
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<title>App-query latency over time while a migration waits behind a long transaction: ${runs
+      .map(
+        (run) =>
+          `${run.tool === 'ours' ? 'migration-pipeline' : 'stock ley'} worst ${(run.worstMs / 1000).toFixed(2)} s`,
+      )
+      .join(', ')}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${left}" y="18" font-size="14" font-weight="bold">Slowest app query sent in each 100 ms (log scale) while a migration waits behind a 20 s transaction</text>`,
   ];

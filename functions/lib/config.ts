@@ -21,10 +21,15 @@ export interface DatabaseConfig {
   network: string | undefined;
 }
 
+/** The service a release deploys to: App Runner (the default) or ECS, one parameter apart. */
+export type DeployTarget =
+  | { kind: 'apprunner'; serviceArn: string }
+  | { kind: 'ecs'; cluster: string; service: string; containerName: string };
+
 /** Where the deploy function deploys, and which images it may deploy. */
 export interface DeployConfig {
   /** Unset: the deploy step is a dry run that says what it would have deployed. */
-  appRunnerServiceArn: string | undefined;
+  target: DeployTarget | undefined;
   /** `<account>.dkr.ecr.<region>.amazonaws.com/<name>`: only images of this repository are deployed. */
   allowedRepository: string;
 }
@@ -32,6 +37,9 @@ export interface DeployConfig {
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
 const SERVICE_ARN = /^arn:aws[a-z-]*:apprunner:[a-z0-9-]+:\d{12}:service\/[^/]+\/[0-9a-f]+$/;
 const REPOSITORY = /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9]+(?:[._/-][a-z0-9]+)*$/;
+const ECS_NAME =
+  /^(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:(?:cluster|service)\/[A-Za-z0-9/_-]+|[A-Za-z0-9_-]{1,255})$/;
+const CONTAINER_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 const TLS_MODES: readonly TlsMode[] = ['disable', 'require', 'verify-full'];
 
 /** Reads and validates the database settings once; a wrong value fails `ConfigurationInvalid` naming the variable. */
@@ -76,22 +84,41 @@ export function readDatabaseConfig(env: Env): DatabaseConfig {
 }
 
 export function readDeployConfig(env: Env): DeployConfig {
-  const appRunnerServiceArn = env.APP_RUNNER_SERVICE_ARN || undefined;
-  if (appRunnerServiceArn && !SERVICE_ARN.test(appRunnerServiceArn)) {
+  const allowedRepository = required(
+    env,
+    'ECR_REPOSITORY_URI',
+    REPOSITORY,
+    'an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)',
+  );
+  const kind = env.DEPLOY_TARGET || 'apprunner';
+  if (kind === 'ecs') {
+    const cluster = env.ECS_CLUSTER;
+    const service = env.ECS_SERVICE;
+    if (!cluster && !service) return { target: undefined, allowedRepository };
+    return {
+      target: {
+        kind,
+        cluster: required(env, 'ECS_CLUSTER', ECS_NAME, 'the ECS cluster name or ARN'),
+        service: required(env, 'ECS_SERVICE', ECS_NAME, 'the ECS service name or ARN'),
+        containerName: required(
+          env,
+          'ECS_CONTAINER_NAME',
+          CONTAINER_NAME,
+          "the name of the app's container in the task definition",
+        ),
+      },
+      allowedRepository,
+    };
+  }
+  if (kind !== 'apprunner') fail('DEPLOY_TARGET', 'must be apprunner or ecs');
+  const serviceArn = env.APP_RUNNER_SERVICE_ARN || undefined;
+  if (serviceArn && !SERVICE_ARN.test(serviceArn)) {
     fail(
       'APP_RUNNER_SERVICE_ARN',
       'must be an App Runner service ARN (arn:aws:apprunner:<region>:<account>:service/<name>/<id>)',
     );
   }
-  return {
-    appRunnerServiceArn,
-    allowedRepository: required(
-      env,
-      'ECR_REPOSITORY_URI',
-      REPOSITORY,
-      'an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)',
-    ),
-  };
+  return { target: serviceArn ? { kind: 'apprunner', serviceArn } : undefined, allowedRepository };
 }
 
 function required(env: Env, name: string, pattern: RegExp, what: string): string {

@@ -22,7 +22,8 @@ const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 // The migrate function's run id is always its execution's ARN ($$.Execution.Id).
 const RUN_ID = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$/;
-const OPERATION_ID = /^[A-Za-z0-9-]{1,128}$/;
+// An App Runner operation id (a UUID) or an ECS deployment id (ecs-svc/1234567890123456789).
+const OPERATION_ID = /^[A-Za-z0-9/_-]{1,128}$/;
 
 export function parsePipelineInput(value: unknown, field = 'input'): PipelineInput {
   const input = objectAt(value, field, ['image', 'source', 'dryRun']);

@@ -43,16 +43,34 @@ describe('function configuration', () => {
     }
   });
 
-  it('reads the deploy target and the allowed repository', () => {
+  it('reads the deploy target, App Runner or ECS, and the allowed repository', () => {
     expect(readDeployConfig({ APP_RUNNER_SERVICE_ARN: SERVICE_ARN, ECR_REPOSITORY_URI: REPOSITORY })).toEqual(
       {
-        appRunnerServiceArn: SERVICE_ARN,
+        target: { kind: 'apprunner', serviceArn: SERVICE_ARN },
         allowedRepository: REPOSITORY,
       },
     );
-    expect(readDeployConfig({ ECR_REPOSITORY_URI: REPOSITORY }).appRunnerServiceArn).toBeUndefined();
-    expect(() => readDeployConfig({ ECR_REPOSITORY_URI: 'nginx' })).toThrowError(
-      expect.objectContaining({ context: { variable: 'ECR_REPOSITORY_URI' } }),
-    );
+    const ecs = {
+      DEPLOY_TARGET: 'ecs',
+      ECS_CLUSTER: 'prod',
+      ECS_SERVICE: 'buffet',
+      ECR_REPOSITORY_URI: REPOSITORY,
+    };
+    expect(readDeployConfig({ ...ecs, ECS_CONTAINER_NAME: 'app' })).toEqual({
+      target: { kind: 'ecs', cluster: 'prod', service: 'buffet', containerName: 'app' },
+      allowedRepository: REPOSITORY,
+    });
+    expect(readDeployConfig({ ECR_REPOSITORY_URI: REPOSITORY }).target).toBeUndefined();
+    const refusals: [Record<string, string>, string][] = [
+      [{ ECR_REPOSITORY_URI: 'nginx' }, 'ECR_REPOSITORY_URI'],
+      [ecs, 'ECS_CONTAINER_NAME'],
+      [{ DEPLOY_TARGET: 'kubernetes', ECR_REPOSITORY_URI: REPOSITORY }, 'DEPLOY_TARGET'],
+      [{ APP_RUNNER_SERVICE_ARN: 'my-service', ECR_REPOSITORY_URI: REPOSITORY }, 'APP_RUNNER_SERVICE_ARN'],
+    ];
+    for (const [env, variable] of refusals) {
+      expect(() => readDeployConfig(env), variable).toThrowError(
+        expect.objectContaining({ context: { variable } }),
+      );
+    }
   });
 });
