@@ -14,8 +14,9 @@ export const usage = `Usage: migration-pipeline local [--image URI] [--dir migra
 Runs the real statemachine/pipeline.asl.json on this machine: every Task runs the real handler code
 in-process, against the embedded PostgreSQL (or DATABASE_URL), with these credentials instead of
 Secrets Manager. Waits and retry intervals are shortened, not skipped. The deploy step deploys for
-real only when APP_RUNNER_SERVICE_ARN is set and AWS credentials are found; otherwise it is a dry run
-that says what it would have deployed.
+real only when its service is configured (APP_RUNNER_SERVICE_ARN; with --target ecs, ECS_CLUSTER,
+ECS_SERVICE and ECS_CONTAINER_NAME) and AWS credentials are found; otherwise it is a dry run that says
+what it would have deployed.
 
   --image URI        the image to release (default ${'000000000000.dkr.ecr.us-east-1.amazonaws.com/app:local'})
   --dir DIR          the migrations folder (default migrations/)
@@ -23,6 +24,7 @@ that says what it would have deployed.
     .filter((s) => s !== 'RollbackMigrations')
     .join(', ')} fail, to watch the rollback branch
   --dry-run          check connectivity and report the plan; change nothing
+  --target T         apprunner (default) or ecs: the deploy target, as the DeployTarget parameter
 
 Exit status: 0 the release succeeded, 1 it failed (the rollback branch ran), 2 bad usage.
 `;
@@ -36,6 +38,7 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
     dir: { type: 'string', default: 'migrations' },
     'fail-at': { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
+    target: { type: 'string', default: 'apprunner' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -49,7 +52,10 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
   }
   const repository = /^(.+?)(?::[^/:@]+)?(?:@sha256:[a-f0-9]{64})?$/.exec(values.image)?.[1] ?? values.image;
   const migrationsDir = resolve(io.cwd, values.dir);
-  const deployTarget = await deployTargetFor(io.env);
+  if (values.target !== 'apprunner' && values.target !== 'ecs') {
+    throw new UsageError(`--target must be apprunner or ecs; got "${values.target}".`);
+  }
+  const deployTarget = await deployTargetFor(values.target, io.env);
 
   return withCliDatabase(io, async (url) => {
     const say = values.json ? () => {} : io.stdout;
@@ -61,7 +67,7 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
       DATABASE_URL: url,
       MIGRATIONS_DIR: migrationsDir,
       ECR_REPOSITORY_URI: io.env.ECR_REPOSITORY_URI || repository,
-      APP_RUNNER_SERVICE_ARN: deployTarget.serviceArn,
+      ...deployTarget.env,
     });
     const notifications: string[] = [];
     handlers.notify = ({ Subject }) => {
@@ -97,21 +103,44 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
 
 /**
  * A real deployment needs a service and credentials; without either, the deploy step is a dry run,
- * and the run says which is missing.
+ * and the run says which is missing. Returns the deploy function's environment for the target.
  */
 async function deployTargetFor(
+  target: 'apprunner' | 'ecs',
   env: Record<string, string | undefined>,
-): Promise<{ serviceArn: string; description: string }> {
-  const serviceArn = env.APP_RUNNER_SERVICE_ARN;
-  if (!serviceArn) return { serviceArn: '', description: 'dry run (no APP_RUNNER_SERVICE_ARN configured)' };
+): Promise<{ env: Record<string, string>; description: string }> {
+  const dryRun = (why: string) => ({
+    env: { DEPLOY_TARGET: target, APP_RUNNER_SERVICE_ARN: '', ECS_CLUSTER: '', ECS_SERVICE: '' },
+    description: `dry run on ${target === 'ecs' ? 'ECS' : 'App Runner'} (${why})`,
+  });
+  const configured: { env: Record<string, string>; description: string } | undefined =
+    target === 'ecs'
+      ? env.ECS_CLUSTER && env.ECS_SERVICE
+        ? {
+            env: {
+              DEPLOY_TARGET: 'ecs',
+              ECS_CLUSTER: env.ECS_CLUSTER,
+              ECS_SERVICE: env.ECS_SERVICE,
+              ECS_CONTAINER_NAME: env.ECS_CONTAINER_NAME || 'app',
+            },
+            description: `ECS service ${env.ECS_SERVICE} in cluster ${env.ECS_CLUSTER} (for real)`,
+          }
+        : undefined
+      : env.APP_RUNNER_SERVICE_ARN
+        ? {
+            env: { DEPLOY_TARGET: 'apprunner', APP_RUNNER_SERVICE_ARN: env.APP_RUNNER_SERVICE_ARN },
+            description: `App Runner service ${env.APP_RUNNER_SERVICE_ARN} (for real)`,
+          }
+        : undefined;
+  if (!configured)
+    return dryRun(
+      target === 'ecs' ? 'no ECS_CLUSTER and ECS_SERVICE configured' : 'no APP_RUNNER_SERVICE_ARN configured',
+    );
   try {
     await new AppRunnerClient({}).config.credentials();
-    return { serviceArn, description: `App Runner service ${serviceArn} (for real)` };
+    return configured;
   } catch {
-    return {
-      serviceArn: '',
-      description: 'dry run (APP_RUNNER_SERVICE_ARN is set, but no AWS credentials were found)',
-    };
+    return dryRun('a service is configured, but no AWS credentials were found');
   }
 }
 

@@ -10,7 +10,14 @@ const execute = promisify(execFile);
 /** `npm start -- ...args`, as a person types it, with DATABASE_URL pointing at a test database. */
 async function npmStart(args: string[], databaseUrl: string) {
   return execute('npm', ['start', '--silent', '--', ...args], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, APP_RUNNER_SERVICE_ARN: '', GITHUB_ACTIONS: '' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      APP_RUNNER_SERVICE_ARN: '',
+      ECS_CLUSTER: '',
+      ECS_SERVICE: '',
+      GITHUB_ACTIONS: '',
+    },
   }).then(
     ({ stdout }) => ({ code: 0, stdout }),
     (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
@@ -35,7 +42,7 @@ describe('npm start (the local run)', () => {
     const first = await npmStart(['--dir', dir], db.url);
 
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('deploy     dry run (no APP_RUNNER_SERVICE_ARN configured)');
+    expect(first.stdout).toContain('deploy     dry run on App Runner (no APP_RUNNER_SERVICE_ARN configured)');
     expect(first.stdout).toMatch(/✓ CheckConnectivity .* 2 pending/);
     expect(first.stdout).toMatch(/✓ Migrate .* applied 2: 001-a\.mjs, 002-b\.mjs/);
     expect(first.stdout).toMatch(
@@ -78,5 +85,13 @@ describe('npm start (the local run)', () => {
 
     const bad = await npmStart(['--fail-at', 'Nowhere'], db.url);
     expect(bad.code).toBe(2);
+  });
+
+  it('--target ecs runs the ECS path, a dry run without a configured service', async () => {
+    const { code, stdout } = await npmStart(['--dir', dir, '--target', 'ecs'], db.url);
+
+    expect(code).toBe(0);
+    expect(stdout).toContain('deploy     dry run on ECS (no ECS_CLUSTER and ECS_SERVICE configured)');
+    expect(stdout).toMatch(/✓ Deploy .* dry run: would deploy/);
   });
 });

@@ -18,10 +18,23 @@ const PSEUDO = [
 ];
 const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Serverless::Function');
 
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
-function statementsOf(properties: Record<string, unknown>): Statement[] {
-  const policies = (properties.Policies ?? []) as { Statement?: Statement[] }[];
-  return policies.flatMap((policy) => policy.Statement ?? []);
+type Statement = {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+};
+type Conditional = { 'Fn::If': [string, Statement, unknown] };
+
+/** A function's policy statements; a conditional one (`!If [Cond, statement, !Ref AWS::NoValue]`) with its condition. */
+function statementsOf(properties: Record<string, unknown>): (Statement & { when?: string })[] {
+  const policies = (properties.Policies ?? []) as { Statement?: (Statement | Conditional)[] }[];
+  return policies.flatMap((policy) =>
+    (policy.Statement ?? []).map((statement) =>
+      'Fn::If' in statement ? { ...statement['Fn::If'][1], when: statement['Fn::If'][0] } : statement,
+    ),
+  );
 }
 
 describe('template.yaml', () => {
@@ -97,14 +110,34 @@ describe('template.yaml', () => {
       ]);
     }
     const deploy = statementsOf(resources.DeployFunction?.Properties ?? {});
-    expect(deploy[0]).toMatchObject({
+    const bySid = Object.fromEntries(deploy.map((statement) => [statement.Sid, statement]));
+    expect(bySid.DeployThisServiceOnly).toMatchObject({
+      when: 'IsAppRunner',
       Action: ['apprunner:DescribeService', 'apprunner:UpdateService', 'apprunner:ListOperations'],
       Resource: { Ref: 'AppRunnerServiceArn' },
     });
-    expect(deploy[1]).toMatchObject({
+    expect(bySid.PassTheServiceAccessRole).toMatchObject({
+      when: 'IsAppRunner',
       Action: 'iam:PassRole',
       Resource: { Ref: 'AppRunnerAccessRoleArn' },
-      Condition: expect.anything(),
+      Condition: { StringEquals: { 'iam:PassedToService': 'build.apprunner.amazonaws.com' } },
+    });
+    expect(bySid.UpdateThisEcsServiceOnly).toMatchObject({
+      when: 'IsEcs',
+      Action: ['ecs:DescribeServices', 'ecs:UpdateService'],
+      Resource: {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/${EcsCluster}/${EcsService}',
+      },
+    });
+    expect(bySid.PassTheTaskRoles).toMatchObject({
+      when: 'PassEcsRoles',
+      Action: 'iam:PassRole',
+      Resource: [
+        { 'Fn::If': ['HasEcsTaskRole', { Ref: 'EcsTaskRoleArn' }, { Ref: 'AWS::NoValue' }] },
+        { 'Fn::If': ['HasEcsExecutionRole', { Ref: 'EcsExecutionRoleArn' }, { Ref: 'AWS::NoValue' }] },
+      ],
+      Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     });
     const machine = statementsOf(resources.PipelineStateMachine?.Properties ?? {});
     expect(machine.find((s) => s.Action === 'lambda:InvokeFunction')?.Resource).toEqual([
@@ -114,7 +147,7 @@ describe('template.yaml', () => {
     ]);
   });
 
-  it('uses Resource "*" only for actions that cannot be scoped (log delivery, X-Ray)', () => {
+  it('uses Resource "*" only for actions that cannot be scoped (log delivery, X-Ray, task definitions)', () => {
     const documents = Object.values(resources).flatMap((r) => [
       ...statementsOf(r.Properties ?? {}),
       ...((r.Properties?.Policies as { PolicyDocument?: { Statement: Statement[] } }[]) ?? []).flatMap(
@@ -128,7 +161,7 @@ describe('template.yaml', () => {
     expect(actions.length).toBeGreaterThan(0);
     for (const action of actions)
       expect(action, action).toMatch(
-        /^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+)$/,
+        /^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+|ecs:(Register|Describe)TaskDefinition)$/,
       );
   });
 
