@@ -18,6 +18,11 @@ const PSEUDO = [
 ];
 const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Serverless::Function');
 
+/** The !Sub string of the one ECS service the deploy function may update (CloudFormation syntax, not JS). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's ${} placeholders
+const ECS_SERVICE_ARN_SUB =
+  'arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/${EcsCluster}/${EcsService}';
+
 type Statement = {
   Sid?: string;
   Effect: string;
@@ -125,10 +130,7 @@ describe('template.yaml', () => {
     expect(bySid.UpdateThisEcsServiceOnly).toMatchObject({
       when: 'IsEcs',
       Action: ['ecs:DescribeServices', 'ecs:UpdateService'],
-      Resource: {
-        'Fn::Sub':
-          'arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/${EcsCluster}/${EcsService}',
-      },
+      Resource: { 'Fn::Sub': ECS_SERVICE_ARN_SUB },
     });
     expect(bySid.PassTheTaskRoles).toMatchObject({
       when: 'PassEcsRoles',
