@@ -18,10 +18,8 @@ const PSEUDO = [
 ];
 const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Serverless::Function');
 
-/** The !Sub string of the one ECS service the deploy function may update (CloudFormation syntax, not JS). */
-// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's ${} placeholders
-const ECS_SERVICE_ARN_SUB =
-  'arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/${EcsCluster}/${EcsService}';
+/** The !Sub string of the one ECS service the deploy function may update (CloudFormation placeholders, escaped). */
+const ECS_SERVICE_ARN_SUB = `arn:\${AWS::Partition}:ecs:\${AWS::Region}:\${AWS::AccountId}:service/\${EcsCluster}/\${EcsService}`;
 
 type Statement = {
   Sid?: string;
