@@ -1,5 +1,6 @@
 import { PipelineError } from '../functions/lib/errors.ts';
 import packageJson from '../package.json' with { type: 'json' };
+import { checkCommand } from './commands/check.ts';
 import { localCommand } from './commands/local.ts';
 import { downCommand } from './commands/migrate/down.ts';
 import { newCommand } from './commands/migrate/new.ts';
@@ -27,6 +28,7 @@ const TOP_COMMANDS: Record<string, Command> = {
   status: pipelineStatusCommand,
   redrive: redriveCommand,
   local: localCommand,
+  check: checkCommand,
 };
 
 export const usage = `Usage: migration-pipeline <command> [options]
@@ -43,6 +45,7 @@ Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
   migrate down      revert the newest (--to NAME, --step N, --all, --run RUN_ID)
   migrate new       scaffold the next migration: migrate new add vendors table
   migrate verify    up -> down -> up round trip of every migration on a scratch database
+  check             catch unsafe migrations: squawk on what they ran, measured locks and rewrites
 
 Every command takes --help, and --json for one machine-readable JSON document.
 Exit status: 0 success, 1 failure (the message says what to do), 2 bad usage, 3 timed out waiting.

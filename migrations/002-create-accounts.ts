@@ -9,7 +9,7 @@ export async function up(sql: Sql): Promise<void> {
       user_id bigint not null references users (id) on delete cascade,
       name text not null,
       type account_type not null,
-      currency char(3) not null default 'BRL',
+      currency text not null default 'BRL' check (currency ~ '^[A-Z]{3}$'),
       balance numeric(14, 2) not null default 0,
       created_at timestamptz not null default now()
     )`;

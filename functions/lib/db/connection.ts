@@ -39,6 +39,8 @@ export interface ConnectionOptions {
   applicationName?: string;
   /** The client's subnets and security groups, named when the database cannot be reached. */
   network?: string;
+  /** Sees every statement as it is sent (the `postgres` client's debug hook): `check` captures them. */
+  debug?: (connection: number, query: string, parameters: unknown[]) => void;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function connect(target: ConnectionTarget, options: ConnectionOptio
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'migration-pipeline' },
+    ...(options.debug ? { debug: options.debug } : {}),
   };
   let sql: Sql;
   if (typeof target === 'string') {

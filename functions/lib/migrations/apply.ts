@@ -27,6 +27,8 @@ export interface ApplyContext {
   clock: Clock;
   log: Log;
   onLockRetry?: (migration: string, attempt: number, lockTimeoutMs: number) => void;
+  /** Wraps the handle a migration's up/down receives: `check` watches each statement through it. */
+  instrument?: (handle: Sql | TransactionSql, file: MigrationFile) => Sql | TransactionSql;
 }
 
 /**
@@ -68,7 +70,7 @@ export async function applyMigration(
         async (tx) => {
           await assertSameSession(tx, context.backendPid);
           const started = clock.now();
-          await run(tx, contextFor(tx));
+          await run(context.instrument?.(tx, file) ?? tx, contextFor(tx));
           const durationMs = clock.now() - started;
           await record(tx, durationMs);
           return durationMs;
@@ -96,8 +98,12 @@ export async function applyMigration(
   const invalidBefore = new Set(await invalidIndexes(sql));
   const started = clock.now();
   try {
-    await sql`select set_config('statement_timeout', ${`${settings.statementTimeoutMs}ms`}, false)`;
-    await run(sql, contextFor(sql));
+    // Outside a transaction no lock-timeout retries: CREATE INDEX CONCURRENTLY waits for older
+    // transactions by design and blocks no app query meanwhile; both waits are bounded by the
+    // statement timeout. Plain SET statements, so that `check` (squawk) sees them.
+    const timeout = Math.round(settings.statementTimeoutMs);
+    await sql.unsafe(`set lock_timeout = '${timeout}ms'; set statement_timeout = '${timeout}ms'`);
+    await run(context.instrument?.(sql, file) ?? sql, contextFor(sql));
   } catch (error) {
     const leftInvalid = (await invalidIndexes(sql).catch(() => [])).filter(
       (name) => !invalidBefore.has(name),
@@ -114,7 +120,7 @@ export async function applyMigration(
       leftInvalid,
     );
   } finally {
-    await sql`reset statement_timeout`.catch(() => {});
+    await sql.unsafe('reset lock_timeout; reset statement_timeout').catch(() => {});
   }
   const durationMs = clock.now() - started;
   await record(sql, durationMs);

@@ -42,6 +42,7 @@ export interface DriverOptions {
   /** Called after each migration applied or reverted, for progress output and metrics. */
   onMigrated?: (event: { name: string; direction: Direction; durationMs: number }) => void;
   onLockRetry?: ApplyContext['onLockRetry'];
+  instrument?: ApplyContext['instrument'];
 }
 
 /** The state of one run: its session, the lock it holds, and what `setup` found. */
@@ -97,6 +98,7 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
         clock,
         log,
         onLockRetry: options.onLockRetry,
+        instrument: options.instrument,
       };
       const done: string[] = [];
       for (const leyFile of files) {

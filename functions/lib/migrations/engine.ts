@@ -29,6 +29,7 @@ export interface MigrateOptions {
   clock?: Clock;
   onMigrated?: DriverOptions['onMigrated'];
   onLockRetry?: DriverOptions['onLockRetry'];
+  instrument?: DriverOptions['instrument'];
 }
 
 export interface UpResult {
@@ -157,6 +158,7 @@ async function withRun<T>(
     deadline: (options as { deadline?: number }).deadline,
     onMigrated: options.onMigrated,
     onLockRetry: options.onLockRetry,
+    instrument: options.instrument,
   });
   const session = await driver.connect();
   try {

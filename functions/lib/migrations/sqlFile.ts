@@ -29,19 +29,18 @@ export function parseSqlMigration(name: string, source: string): MigrationModule
   }
   const transaction = !/\btransaction:false\b/.test(up.options);
   return {
-    up: sqlRunner(up.body, transaction),
-    down: sections.down?.body ? sqlRunner(sections.down.body, transaction) : undefined,
+    up: sqlRunner(up.body),
+    down: sections.down?.body ? sqlRunner(sections.down.body) : undefined,
     transaction,
   };
 }
 
-function sqlRunner(body: string, transaction: boolean): MigrationFunction {
+function sqlRunner(body: string): MigrationFunction {
   return async (sql) => {
-    // Inside a transaction the whole section goes as one simple query. Outside one, each statement
-    // goes alone: PostgreSQL runs a multi-statement query in an implicit transaction, where
-    // CREATE INDEX CONCURRENTLY is refused.
-    const statements = transaction ? [body] : splitStatements(body);
-    for (const statement of statements) await sql.unsafe(statement);
+    // Each statement goes alone: outside a transaction PostgreSQL would run a multi-statement query in
+    // an implicit transaction, where CREATE INDEX CONCURRENTLY is refused; inside one, errors point at
+    // the statement and `check` can tell which statement took which lock.
+    for (const statement of splitStatements(body)) await sql.unsafe(statement);
   };
 }
 

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { connect, describeTarget } from '../db/connection.ts';
+import type { Sql } from 'postgres';
+import { type ConnectionOptions, connect, describeTarget } from '../db/connection.ts';
 import { InvalidInput, VerifyFailed } from '../errors.ts';
-import { migrateDown, migrateUp } from './engine.ts';
+import { type MigrateOptions, migrateDown, migrateUp } from './engine.ts';
 import { listMigrationFiles } from './files.ts';
-import { compareSnapshots, snapshotSchema } from './schemaSnapshot.ts';
+import { compareSnapshots, type SchemaSnapshot, snapshotSchema } from './schemaSnapshot.ts';
 import { DEFAULT_SETTINGS, type EngineSettings } from './settings.ts';
 import { type Clock, type Log, silentLog, systemClock } from './types.ts';
 
@@ -38,20 +39,7 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
   const settings = options.settings ?? DEFAULT_SETTINGS;
   const log = options.log ?? silentLog;
   const files = await listMigrationFiles(options.migrationsDir);
-  const admin = await connect(options.databaseUrl);
-  const scratch = `mp_verify_${randomBytes(5).toString('hex')}`;
-  try {
-    await admin.unsafe(`create database "${scratch}"`).catch((error) => {
-      throw new InvalidInput(
-        `verify needs a scratch database but cannot create one on ${describeTarget(options.databaseUrl)} ` +
-          `(${(error as Error).message}). Grant CREATEDB to this user, or point DATABASE_URL at a server where it may.`,
-        { field: 'DATABASE_URL' },
-        { cause: error },
-      );
-    });
-    const url = new URL(options.databaseUrl);
-    url.pathname = `/${scratch}`;
-    const sql = await connect(url.toString());
+  return withScratchDatabase(options.databaseUrl, async (sql, scratch) => {
     const common = {
       database: sql,
       migrationsDir: options.migrationsDir,
@@ -60,42 +48,85 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
       clock: options.clock ?? systemClock,
       runId: scratch,
     };
+    const snapshot = () => snapshotSchema(sql, { ignoreTable: settings.historyTable });
     const migrations: VerifiedMigration[] = [];
-    try {
-      for (const file of files) {
-        const snapshot = () => snapshotSchema(sql, { ignoreTable: settings.historyTable });
-        const before = await snapshot();
-        await migrateUp({ ...common, step: 1 });
-        const afterUp = await snapshot();
-        await migrateDown({ ...common, step: 1 });
-        const restored = compareSnapshots(before, await snapshot());
-        const result: VerifiedMigration = {
-          name: file.name,
-          differences: restored.differences.map((d) => `down did not restore the schema: ${d}`),
-          notes: restored.notes,
-        };
-        migrations.push(result);
-        try {
-          await migrateUp({ ...common, step: 1 });
-        } catch (error) {
-          // A down that left objects behind usually makes the second up fail; the scratch
-          // database no longer follows the history, so the migrations after it are not verified.
-          result.differences.push(`up after down failed: ${(error as Error).message}`);
-          log.warn(`verify ${file.name}: DIFFERS; stopping here`, { ...result });
-          break;
-        }
-        const redone = compareSnapshots(afterUp, await snapshot());
-        result.differences.push(...redone.differences.map((d) => `up after down built another schema: ${d}`));
-        result.notes.push(...redone.notes);
-        log.info(`verify ${file.name}: ${result.differences.length === 0 ? 'ok' : 'DIFFERS'}`, { ...result });
-      }
-    } finally {
-      await sql.end({ timeout: 5 });
+    for (const file of files) {
+      const before = await snapshot();
+      await migrateUp({ ...common, step: 1 });
+      const { stopped, ...result } = await roundTrip(common, file.name, before, await snapshot());
+      migrations.push(result);
+      log.info(`verify ${file.name}: ${result.differences.length === 0 ? 'ok' : 'DIFFERS'}`, { ...result });
+      // A down that left objects behind usually makes the second up fail; the scratch database no
+      // longer follows the history, so the migrations after it are not verified.
+      if (stopped) break;
     }
     return {
       ok: migrations.length === files.length && migrations.every((m) => m.differences.length === 0),
       migrations,
     };
+  });
+}
+
+/**
+ * The second half of a round trip, once a migration's `up` ran: `down` must restore `before`, and
+ * `up` again must build `afterUp` again. `stopped` when the second `up` failed.
+ */
+export async function roundTrip(
+  common: MigrateOptions & { database: Sql },
+  name: string,
+  before: SchemaSnapshot,
+  afterUp: SchemaSnapshot,
+): Promise<VerifiedMigration & { stopped: boolean }> {
+  const settings = common.settings ?? DEFAULT_SETTINGS;
+  const snapshot = () => snapshotSchema(common.database, { ignoreTable: settings.historyTable });
+  await migrateDown({ ...common, step: 1 });
+  const restored = compareSnapshots(before, await snapshot());
+  const result = {
+    name,
+    differences: restored.differences.map((d) => `down did not restore the schema: ${d}`),
+    notes: restored.notes,
+    stopped: false,
+  };
+  try {
+    await migrateUp({ ...common, step: 1 });
+  } catch (error) {
+    result.differences.push(`up after down failed: ${(error as Error).message}`);
+    return { ...result, stopped: true };
+  }
+  const redone = compareSnapshots(afterUp, await snapshot());
+  result.differences.push(...redone.differences.map((d) => `up after down built another schema: ${d}`));
+  result.notes.push(...redone.notes);
+  return result;
+}
+
+/**
+ * Creates a scratch database on the server of `databaseUrl` (the database in the URL is untouched),
+ * hands `body` a session on it, and drops it afterwards whatever happens.
+ */
+export async function withScratchDatabase<T>(
+  databaseUrl: string,
+  body: (sql: Sql, name: string, url: string) => Promise<T>,
+  options: ConnectionOptions = {},
+): Promise<T> {
+  const admin = await connect(databaseUrl);
+  const scratch = `mp_scratch_${randomBytes(5).toString('hex')}`;
+  try {
+    await admin.unsafe(`create database "${scratch}"`).catch((error) => {
+      throw new InvalidInput(
+        `A scratch database cannot be created on ${describeTarget(databaseUrl)} (${(error as Error).message}). ` +
+          'Grant CREATEDB to this user, or point DATABASE_URL at a server where it may.',
+        { field: 'DATABASE_URL' },
+        { cause: error },
+      );
+    });
+    const url = new URL(databaseUrl);
+    url.pathname = `/${scratch}`;
+    const sql = await connect(url.toString(), options);
+    try {
+      return await body(sql, scratch, url.toString());
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
   } finally {
     await admin.unsafe(`drop database if exists "${scratch}" with (force)`).catch(() => {});
     await admin.end({ timeout: 5 });

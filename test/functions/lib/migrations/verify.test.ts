@@ -92,7 +92,7 @@ describe('migrate verify', () => {
     await verifyMigrations({ databaseUrl: adminUrl(), migrationsDir: dir });
 
     const admin = postgres(adminUrl(), { max: 1 });
-    const scratch = await admin`select datname from pg_database where datname like 'mp_verify_%'`;
+    const scratch = await admin`select datname from pg_database where datname like 'mp_scratch_%'`;
     await admin.end();
     expect(scratch).toEqual([]);
   });

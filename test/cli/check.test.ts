@@ -1,0 +1,60 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
+
+describe('migration-pipeline check (CLI)', () => {
+  let db: TestDatabase;
+  let cwd: string;
+  beforeEach(async () => {
+    db = await createTestDatabase();
+    cwd = await migrationsDir({});
+    await mkdir(join(cwd, 'migrations'));
+    await writeFile(
+      join(cwd, 'migrations', '001-t.mjs'),
+      sqlModule('create table t (id int, v text)', 'drop table t'),
+    );
+    await writeFile(
+      join(cwd, 'migrations', '002-rename.mjs'),
+      sqlModule('alter table t rename column v to w', 'alter table t rename column w to v'),
+    );
+  });
+  afterEach(async () => {
+    await db.drop();
+  });
+  const cli = (...args: string[]) => runCli(['check', ...args], { env: { DATABASE_URL: db.url }, cwd });
+
+  it('prints each finding with its statement and the safer pattern, and exits 1 on an error', async () => {
+    const { code, stdout } = await cli();
+
+    expect(code).toBe(1);
+    expect(stdout).toContain('✓ 001-t.mjs');
+    expect(stdout).toContain('✗ 002-rename.mjs');
+    expect(stdout).toContain('ERROR renaming-column');
+    expect(stdout).toContain('in: alter table t rename column v to w');
+    expect(stdout).toMatch(/2 migration\(s\) checked: 1 error\(s\)/);
+  });
+
+  it('takes rule severities from package.json and from --config, and prints JSON', async () => {
+    await writeFile(
+      join(cwd, 'package.json'),
+      JSON.stringify({ 'migration-pipeline': { check: { rules: { 'renaming-column': 'warning' } } } }),
+    );
+    const relaxed = await cli('--json');
+    expect(relaxed.code).toBe(0);
+    expect(JSON.parse(relaxed.stdout)).toMatchObject({ ok: true, errors: 0 });
+
+    await writeFile(join(cwd, 'strict.json'), JSON.stringify({ rules: { 'renaming-column': 'error' } }));
+    expect((await cli('--config', 'strict.json')).code).toBe(1);
+
+    await writeFile(join(cwd, 'bad.json'), JSON.stringify({ rules: { 'renaming-column': 'fatal' } }));
+    expect((await cli('--config', 'bad.json')).code).toBe(2);
+  });
+
+  it('--since checks only the migrations after the one named', async () => {
+    const { stdout } = await cli('--since', '002-rename', '--json');
+    expect(JSON.parse(stdout).migrations).toEqual([]);
+  });
+});
