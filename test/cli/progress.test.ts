@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { formatSummary, ReleaseReporter } from '../../cli/progress/reporter.ts';
+import { classifyConnectionError } from '../../functions/lib/db/connection.ts';
+
+describe('the release reporter', () => {
+  it('on a terminal, draws a spinner line for the running state and replaces it with the result line', () => {
+    let output = '';
+    const reporter = new ReleaseReporter({ write: (text) => (output += text), tty: true });
+
+    reporter.handle({ type: 'stateEntered', state: 'Migrate', kind: 'Task', at: 1000 });
+    reporter.handle({ type: 'stateRetried', state: 'Migrate', at: 1500 });
+    reporter.handle({
+      type: 'stateExited',
+      state: 'Migrate',
+      kind: 'Task',
+      at: 3400,
+      output: {
+        migration: {
+          applied: ['001-a.ts'],
+          pending: [],
+          done: true,
+          appliedByRun: ['001-a.ts'],
+          fromVersion: null,
+          toVersion: '001-a.ts',
+        },
+      },
+    });
+    reporter.handle({ type: 'executionSucceeded', at: 3500, output: {} });
+    const summary = reporter.result();
+
+    expect(output).toMatch(/^\r\x1b\[2K⠋ Migrate \d+ ms/);
+    expect(output).toContain(
+      `\r\x1b[2K✓ ${'Migrate'.padEnd(20)} ${'2.4 s'.padStart(8)}  (1 retry)  applied 1: 001-a.ts\n`,
+    );
+    expect(summary).toMatchObject({ status: 'SUCCEEDED', applied: ['001-a.ts'], durationMs: 2500 });
+    expect(formatSummary(summary)).toContain('Release succeeded in 2.5 s.');
+  });
+
+  it('in a log, prints plain lines as each state is entered and left', () => {
+    let output = '';
+    const reporter = new ReleaseReporter({ write: (text) => (output += text), tty: false });
+    reporter.handle({ type: 'stateEntered', state: 'Deploy', kind: 'Task', at: 0 });
+    reporter.handle({ type: 'stateFailed', state: 'Deploy', at: 10, error: 'ServiceBusy', cause: 'busy' });
+
+    expect(output).toBe('→ Deploy\n✗ Deploy                  10 ms  ServiceBusy: busy\n');
+    expect(output).not.toContain('\x1b');
+  });
+});
+
+describe('DatabaseUnreachable from a Lambda', () => {
+  it('names the subnets and security group to look at', () => {
+    const error = classifyConnectionError(
+      Object.assign(new Error('connect ETIMEDOUT'), { code: 'CONNECT_TIMEOUT' }),
+      'postgres://app@db.internal:5432/buffet',
+      'subnets subnet-0a1, subnet-0b2 with security group sg-0123',
+    );
+    expect(error?.name).toBe('DatabaseUnreachable');
+    expect(error?.message).toContain(
+      'this function runs in subnets subnet-0a1, subnet-0b2 with security group sg-0123',
+    );
+  });
+});
