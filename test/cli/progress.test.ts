@@ -28,7 +28,7 @@ describe('the release reporter', () => {
     reporter.handle({ type: 'executionSucceeded', at: 3500, output: {} });
     const summary = reporter.result();
 
-    expect(output).toMatch(/^\r\x1b\[2K⠋ Migrate \d+ ms/);
+    expect(output.startsWith('\r\x1b[2K⠋ Migrate ')).toBe(true);
     expect(output).toContain(
       `\r\x1b[2K✓ ${'Migrate'.padEnd(20)} ${'2.4 s'.padStart(8)}  (1 retry)  applied 1: 001-a.ts\n`,
     );

@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { InvalidInput } from '../errors.ts';
 
 const run = promisify(execFile);
 
@@ -17,7 +18,24 @@ export interface SquawkFinding {
 }
 
 /**
- * Lints statements with squawk (the `squawk-cli` package's binary): they are written one per block,
+ * squawk's binary, from the platform package that squawk-cli itself installs (`@squawk-cli/<os>-<cpu>`).
+ * The project depends on the linux-x64 one directly (CI and the registry it installs from); elsewhere
+ * add `squawk-cli`, which brings the binary for that platform.
+ */
+export function squawkBinary(): string {
+  const name = `@squawk-cli/${process.platform}-${process.arch}/bin/squawk${process.platform === 'win32' ? '.exe' : ''}`;
+  try {
+    return createRequire(import.meta.url).resolve(name);
+  } catch {
+    throw new InvalidInput(
+      `squawk's binary for ${process.platform}-${process.arch} is not installed (${name}). Run "npm install --save-dev squawk-cli", which brings it.`,
+      { field: 'squawk' },
+    );
+  }
+}
+
+/**
+ * Lints statements with squawk: they are written one per block,
  * in order, and each finding's line is mapped back to its statement.
  */
 export async function lintStatements(statements: string[], pgVersion: string): Promise<SquawkFinding[]> {
@@ -35,19 +53,9 @@ export async function lintStatements(statements: string[], pgVersion: string): P
       .join('');
     const file = join(dir, 'migration.sql');
     await writeFile(file, text);
-    const squawk = join(
-      dirname(createRequire(import.meta.url).resolve('squawk-cli/package.json')),
-      'js',
-      'bin',
-      'squawk',
-    );
-    const output = await run(
-      process.execPath,
-      [squawk, '--reporter', 'json', `--pg-version=${pgVersion}`, file],
-      {
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    ).then(
+    const output = await run(squawkBinary(), ['--reporter', 'json', `--pg-version=${pgVersion}`, file], {
+      maxBuffer: 16 * 1024 * 1024,
+    }).then(
       ({ stdout }) => stdout,
       // squawk exits non-zero when it found something; its report is still on stdout.
       (error: { stdout?: string; stderr?: string }) => {
