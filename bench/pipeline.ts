@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { loadHandlers } from '../cli/local/handlers.ts';
 import { startLocalExecution } from '../cli/local/stateMachine.ts';
 import { freshDatabase, writeMigrations } from './support.ts';
 
@@ -21,26 +22,12 @@ export async function measurePipeline(adminUrl: string, pendings: number[]): Pro
       ]),
     ),
   );
-  Object.assign(process.env, {
+  const handlers = await loadHandlers({
     DATABASE_URL: db.url,
     MIGRATIONS_DIR: dir,
     ECR_REPOSITORY_URI: '000000000000.dkr.ecr.us-east-1.amazonaws.com/app',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
+    APP_RUNNER_SERVICE_ARN: '',
   });
-  delete process.env.DATABASE_SECRET_ARN;
-  delete process.env.APP_RUNNER_SERVICE_ARN;
-  const [connectivity, migrate, deploy] = await Promise.all([
-    import('../functions/connectivity-check/index.ts'),
-    import('../functions/migrate/index.ts'),
-    import('../functions/deploy/index.ts'),
-  ]);
-  const handlers = {
-    connectivityCheck: connectivity.handler as never,
-    migrate: migrate.handler as never,
-    deploy: deploy.handler as never,
-    notify: () => {},
-  };
   const runs: PipelineRun[] = [];
   // Pending counts in decreasing order: each run applies the difference, the last finds nothing.
   const { default: postgres } = await import('postgres');

@@ -4,7 +4,8 @@ import { describeTarget } from '../../functions/lib/db/connection.ts';
 import { parse } from '../args.ts';
 import { withCliDatabase } from '../database.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
-import { type LocalHandlers, startLocalExecution, TASK_BINDINGS } from '../local/stateMachine.ts';
+import { loadHandlers } from '../local/handlers.ts';
+import { startLocalExecution, TASK_BINDINGS } from '../local/stateMachine.ts';
 import { printJson } from '../output.ts';
 import { fromLocalEvent } from '../progress/events.ts';
 import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
@@ -142,24 +143,4 @@ async function deployTargetFor(
   } catch {
     return dryRun('a service is configured, but no AWS credentials were found');
   }
-}
-
-/**
- * Loads the real handlers with the environment the template would give them, but local credentials.
- * Their configuration is read once per process, so a process runs one local release.
- */
-async function loadHandlers(env: Record<string, string>): Promise<LocalHandlers> {
-  delete process.env.DATABASE_SECRET_ARN;
-  Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', ...env });
-  const [connectivity, migrate, deploy] = await Promise.all([
-    import('../../functions/connectivity-check/index.ts'),
-    import('../../functions/migrate/index.ts'),
-    import('../../functions/deploy/index.ts'),
-  ]);
-  return {
-    connectivityCheck: connectivity.handler as unknown as LocalHandlers['connectivityCheck'],
-    migrate: migrate.handler as unknown as LocalHandlers['migrate'],
-    deploy: deploy.handler as unknown as LocalHandlers['deploy'],
-    notify: () => {},
-  };
 }

@@ -3,11 +3,10 @@ import { AppRunnerClient, DescribeServiceCommand } from '@aws-sdk/client-apprunn
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startLocalExecution } from '../../cli/local/stateMachine.ts';
 import { DIGEST, describeService, REPOSITORY, rdsSecretFor } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
-import { loadPipeline } from '../support/pipeline.ts';
+import { loadPipeline, runExecution } from '../support/pipeline.ts';
 
 const secrets = mockClient(SecretsManagerClient);
 const appRunner = mockClient(AppRunnerClient);
@@ -24,20 +23,6 @@ const migrations = Object.fromEntries(
     sqlModule(`create table t${i} (id int); select pg_sleep(0.02)`, `drop table t${i}`),
   ]),
 );
-
-async function finish(execution: Awaited<ReturnType<typeof startLocalExecution>>) {
-  const retried: string[] = [];
-  const collecting = (async () => {
-    for await (const event of execution.eventLogs)
-      if (event.type === 'StateRetried') retried.push((event as { state: { name: string } }).state.name);
-  })();
-  const outcome = await execution.result.then(
-    () => ({ error: undefined as string | undefined }),
-    (error: Error & { cause?: Error }) => ({ error: (error.cause ?? error).name }),
-  );
-  await collecting;
-  return { ...outcome, retried };
-}
 
 describe('pipelines under stress', () => {
   let db: TestDatabase;
@@ -59,20 +44,15 @@ describe('pipelines under stress', () => {
       MIGRATION_LOCK_WAIT: '200ms',
     });
 
-    const executions = await Promise.all(
+    const outcomes = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        startLocalExecution(input, pipeline.handlers, {
-          executionName: `concurrent-${i}`,
-          waitMs: 1,
-          retryMs: 100,
-        }),
+        runExecution(pipeline.handlers, input, { executionName: `concurrent-${i}`, retryMs: 100 }),
       ),
     );
-    const outcomes = await Promise.all(executions.map(finish));
 
     for (const outcome of outcomes) {
       // Each run succeeded, or failed only after MigrationLockBusy retries were spent.
-      if (outcome.error) expect(outcome.error).toBe('MigrationLockBusy');
+      if (outcome.error) expect(outcome.error.name).toBe('MigrationLockBusy');
     }
     expect(outcomes.filter((outcome) => !outcome.error).length).toBeGreaterThan(0);
     const rows = await db.sql<
@@ -102,8 +82,7 @@ describe('pipelines under stress', () => {
         POWERTOOLS_METRICS_NAMESPACE: 'Test',
       };
       const pipeline = await loadPipeline({ MIGRATIONS_DIR: dir, ...logging });
-      return (await finish(await startLocalExecution(input, pipeline.handlers, { waitMs: 1, retryMs: 1 })))
-        .error;
+      return (await runExecution(pipeline.handlers, input, { retryMs: 1 })).error?.name;
     };
     try {
       expect(await run(await migrationsDir(migrations))).toBeUndefined();

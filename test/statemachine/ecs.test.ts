@@ -8,7 +8,6 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startLocalExecution } from '../../cli/local/stateMachine.ts';
 import { DIGEST, REPOSITORY, rdsSecretFor } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import {
@@ -25,26 +24,11 @@ import {
   taskDefinition,
 } from '../support/ecs.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
-import { loadPipeline } from '../support/pipeline.ts';
+import { loadPipeline, runExecution } from '../support/pipeline.ts';
 
 const secrets = mockClient(SecretsManagerClient);
 const ecs = mockClient(ECSClient);
 const input = { image: { uri: `${REPOSITORY}@${DIGEST}` }, source: 'ci' };
-
-async function run(handlers: Parameters<typeof startLocalExecution>[1], executionInput: unknown = input) {
-  const execution = await startLocalExecution(executionInput, handlers, { waitMs: 1, retryMs: 1 });
-  const entered: string[] = [];
-  const collecting = (async () => {
-    for await (const event of execution.eventLogs)
-      if (event.type === 'StateEntered') entered.push((event as { state: { name: string } }).state.name);
-  })();
-  const error = await execution.result.then(
-    () => undefined,
-    (e: Error & { cause?: Error }) => e.cause ?? e,
-  );
-  await collecting;
-  return { error, entered, executionArn: execution.executionArn };
-}
 
 describe('the pipeline with DEPLOY_TARGET=ecs', () => {
   let db: TestDatabase;
@@ -107,7 +91,7 @@ describe('the pipeline with DEPLOY_TARGET=ecs', () => {
         ),
       );
 
-    const { error, entered } = await run(pipeline.handlers);
+    const { error, entered } = await runExecution(pipeline.handlers, input);
 
     expect(error?.name).toBe('DeploymentFailed');
     expect(error?.message).toContain('circuit breaker');
@@ -144,7 +128,7 @@ describe('the pipeline with DEPLOY_TARGET=ecs', () => {
         describeServices(deployment(NEW_DEPLOYMENT, 'PRIMARY', 'COMPLETED', NEW_TASK_DEFINITION_ARN)),
       );
 
-    const { error, entered } = await run(pipeline.handlers);
+    const { error, entered } = await runExecution(pipeline.handlers, input);
 
     expect(error).toBeUndefined();
     expect(entered.filter((state) => state === 'PollDeployment')).toHaveLength(2);
@@ -154,7 +138,7 @@ describe('the pipeline with DEPLOY_TARGET=ecs', () => {
   it('refuses a foreign image before any ECS call', async () => {
     const pipeline = await loadPipeline(ecsEnv(await migrationsDir({})));
 
-    const { error } = await run(pipeline.handlers, {
+    const { error } = await runExecution(pipeline.handlers, {
       image: { uri: 'docker.io/library/nginx:latest' },
       source: 'ci',
     });

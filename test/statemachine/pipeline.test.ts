@@ -8,13 +8,12 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type EventLog, startLocalExecution } from '../../cli/local/stateMachine.ts';
 import { migrationLockKey } from '../../functions/lib/migrations/advisoryLock.ts';
 import { compareSnapshots, snapshotSchema } from '../../functions/lib/migrations/index.ts';
 import { DIGEST, describeService, operation, REPOSITORY, rdsSecretFor } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
-import { type LoadedPipeline, loadPipeline } from '../support/pipeline.ts';
+import { type LoadedPipeline, loadPipeline, runExecution } from '../support/pipeline.ts';
 
 const secrets = mockClient(SecretsManagerClient);
 const appRunner = mockClient(AppRunnerClient);
@@ -27,25 +26,8 @@ const fourMigrations = {
 };
 const input = { image: { uri: `${REPOSITORY}@${DIGEST}`, tag: 'v42' }, source: 'ci' };
 
-async function run(pipeline: LoadedPipeline, executionInput: unknown = input) {
-  const execution = await startLocalExecution(executionInput, pipeline.handlers, { waitMs: 1, retryMs: 50 });
-  const events: EventLog[] = [];
-  const collecting = (async () => {
-    for await (const event of execution.eventLogs) events.push(event);
-  })();
-  const outcome = await execution.result.then(
-    (output) => ({ output, error: undefined }),
-    (error: Error & { cause?: Error }) => ({ output: undefined, error: error.cause ?? error }),
-  );
-  await collecting;
-  const entered = events
-    .filter((e) => e.type === 'StateEntered')
-    .map((e) => (e as { state: { name: string } }).state.name);
-  const retried = events
-    .filter((e) => e.type === 'StateRetried')
-    .map((e) => (e as { state: { name: string } }).state.name);
-  return { ...outcome, executionArn: execution.executionArn, entered, retried };
-}
+const run = (pipeline: LoadedPipeline, executionInput: unknown = input) =>
+  runExecution(pipeline.handlers, executionInput);
 
 describe('the pipeline state machine, run locally on the real handlers', () => {
   let db: TestDatabase;

@@ -1,5 +1,10 @@
 import { vi } from 'vitest';
-import type { LambdaHandler, LocalHandlers } from '../../cli/local/stateMachine.ts';
+import {
+  type LambdaHandler,
+  type LocalHandlers,
+  type LocalRunOptions,
+  startLocalExecution,
+} from '../../cli/local/stateMachine.ts';
 import { REPOSITORY, SECRET_ARN, SERVICE_ARN } from './aws.ts';
 
 export interface LoadedPipeline {
@@ -41,4 +46,38 @@ export async function loadPipeline(env: Record<string, string>): Promise<LoadedP
       },
     },
   };
+}
+
+export interface ExecutionOutcome {
+  output: unknown;
+  /** The execution's error (the one its Fail state or a failed state carried), if it failed. */
+  error: (Error & { context?: Record<string, unknown> }) | undefined;
+  executionArn: string;
+  /** States entered and retried, in order, from the execution's event log. */
+  entered: string[];
+  retried: string[];
+}
+
+/** Runs the real state machine locally on the given handlers to its end, with short waits and retries. */
+export async function runExecution(
+  handlers: LocalHandlers,
+  input: unknown,
+  options: LocalRunOptions = {},
+): Promise<ExecutionOutcome> {
+  const execution = await startLocalExecution(input, handlers, { waitMs: 1, retryMs: 50, ...options });
+  const entered: string[] = [];
+  const retried: string[] = [];
+  const collecting = (async () => {
+    for await (const event of execution.eventLogs) {
+      const state = (event as { state?: { name: string } }).state?.name;
+      if (event.type === 'StateEntered' && state) entered.push(state);
+      if (event.type === 'StateRetried' && state) retried.push(state);
+    }
+  })();
+  const outcome = await execution.result.then(
+    (output) => ({ output, error: undefined }),
+    (error: Error & { cause?: Error }) => ({ output: undefined, error: error.cause ?? error }),
+  );
+  await collecting;
+  return { ...outcome, executionArn: execution.executionArn, entered, retried };
 }

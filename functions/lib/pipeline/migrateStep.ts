@@ -1,26 +1,15 @@
 import type { Sql } from 'postgres';
-import { migrateDown, migrateUp } from '../migrations/engine.ts';
+import { type DownResult, migrateDown, migrateUp, type UpResult } from '../migrations/engine.ts';
 import type { EngineSettings } from '../migrations/settings.ts';
 import type { Clock, Log } from '../migrations/types.ts';
 import type { MigrateEvent } from './events.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
-export interface MigrateUpResult {
-  applied: string[];
-  pending: string[];
-  /** False when the invocation's time ran short: the state machine calls `up` again. */
-  done: boolean;
-  /** Everything this execution applied so far, across the state machine's Migrate loop. */
-  appliedByRun: string[];
-  fromVersion: string | null;
-  toVersion: string | null;
-}
+/** `up`'s result, as the state machine sees it (the run id is the execution's own). */
+export type MigrateUpResult = Omit<UpResult, 'runId'>;
 
-export interface RollbackResult {
-  reverted: string[];
-  fromVersion: string | null;
-  toVersion: string | null;
-}
+/** `rollback`'s result. */
+export type RollbackResult = Omit<DownResult, 'runId'>;
 
 export interface MigrateDependencies {
   openDatabase: () => Promise<Sql>;
