@@ -123,7 +123,7 @@ describe('template.yaml', () => {
       when: 'IsAppRunner',
       Action: 'iam:PassRole',
       Resource: { Ref: 'AppRunnerAccessRoleArn' },
-      Condition: { StringEquals: { 'iam:PassedToService': 'build.apprunner.amazonaws.com' } },
+      Condition: { StringEquals: { 'iam:PassedToService': 'apprunner.amazonaws.com' } },
     });
     expect(bySid.UpdateThisEcsServiceOnly).toMatchObject({
       when: 'IsEcs',

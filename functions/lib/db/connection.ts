@@ -167,7 +167,13 @@ export function classifyConnectionError(
       { cause: error },
     );
   }
-  if (code === '28000' || /SSL|TLS|certificate|CERT_|self.signed/i.test(`${code ?? ''} ${text}`)) {
+  // A server's SQLSTATE (five characters) is never a TLS failure, except 28000 about encryption;
+  // only the client's own codes (ERR_TLS_*, CERT_*, ...) and messages can be.
+  const sqlState = code !== undefined && /^[0-9A-Z]{5}$/.test(code);
+  if (
+    code === '28000' ||
+    (!sqlState && /SSL|TLS|certificate|CERT_|self.signed/i.test(`${code ?? ''} ${text}`))
+  ) {
     return new TlsError(
       `TLS to ${target} failed (${code ?? 'no code'}: ${text}). Check sslmode and the CA bundle: ` +
         'RDS needs TLS when rds.force_ssl is on, and verify-full needs the RDS CA bundle.',

@@ -124,7 +124,9 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
         }
         log.info(`${method === 'up' ? 'Applying' : 'Reverting'} ${file.name}`, { migration: file.name });
         try {
-          const durationMs = await applyMigration(context, file, method, run, module.transaction);
+          const transactional =
+            method === 'down' ? (module.downTransaction ?? module.transaction) : module.transaction;
+          const durationMs = await applyMigration(context, file, method, run, transactional);
           done.push(file.name);
           options.onMigrated?.({ name: file.name, direction: method, durationMs });
         } catch (error) {

@@ -27,7 +27,9 @@ export async function ensureHistoryTable(sql: Sql, table: string): Promise<void>
 
 /** The applied migrations in the order they were applied; none when the table does not exist yet. */
 export async function readHistory(sql: Sql | TransactionSql, table: string): Promise<AppliedMigration[]> {
-  const [exists] = await sql<{ present: boolean }[]>`select to_regclass(${table}) is not null as present`;
+  const [exists] = await sql<
+    { present: boolean }[]
+  >`select to_regclass(${quoteTable(table)}) is not null as present`;
   if (!exists?.present) return [];
   return sql.unsafe<AppliedMigration[]>(
     `select name, checksum, applied_at as "appliedAt", duration_ms as "durationMs", applied_by as "appliedBy"

@@ -27,11 +27,15 @@ export function parseSqlMigration(name: string, source: string): MigrationModule
       field: name,
     });
   }
-  const transaction = !/\btransaction:false\b/.test(up.options);
+  const outsideTransaction = (options: string) => /\btransaction:false\b/.test(options);
   return {
     up: sqlRunner(up.body),
     down: sections.down?.body ? sqlRunner(sections.down.body) : undefined,
-    transaction,
+    transaction: !outsideTransaction(up.options),
+    // dbmate reads the option per section: a down may need it when its up does not.
+    ...(sections.down
+      ? { downTransaction: !outsideTransaction(sections.down.options) && !outsideTransaction(up.options) }
+      : {}),
   };
 }
 

@@ -23,6 +23,8 @@ export interface MigrationModule {
   down: MigrationFunction | undefined;
   /** False when the module exports `transaction = false` (e.g. for `CREATE INDEX CONCURRENTLY`). */
   transaction: boolean;
+  /** For `down`, when it differs (a SQL file's `-- migrate:down transaction:false`). */
+  downTransaction?: boolean;
 }
 
 /** The logging the engine needs; the Powertools Logger and the CLI's printer both fit. */

@@ -141,6 +141,8 @@ function stringField(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+const TLS_STRENGTH: Record<TlsMode, number> = { disable: 0, require: 1, 'verify-full': 2 };
+
 const SSL_MODES: Record<string, TlsMode> = {
   disable: 'disable',
   allow: 'require',
@@ -164,12 +166,22 @@ function endpointFromUrl(
   if (!url.username || !url.password || !url.hostname)
     throw invalid('incomplete-url', 'holds a DATABASE_URL without user, password or host');
   const sslmode = url.searchParams.get('sslmode');
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw invalid('bad-url', 'holds a DATABASE_URL with a malformed %-escape');
+    }
+  };
+  // The secret may ask for stronger TLS than the stack, never weaker: the stack's setting is the floor.
+  const requested = sslmode ? SSL_MODES[sslmode] : undefined;
+  const mode = requested && TLS_STRENGTH[requested] > TLS_STRENGTH[tls.mode] ? requested : tls.mode;
   return {
     host: url.hostname,
     port: Number(url.port || 5432),
-    database: decodeURIComponent(url.pathname.slice(1)) || 'postgres',
-    username: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    tls: sslmode && SSL_MODES[sslmode] ? { ...tls, mode: SSL_MODES[sslmode] } : tls,
+    database: decode(url.pathname.slice(1)) || 'postgres',
+    username: decode(url.username),
+    password: decode(url.password),
+    tls: { ...tls, mode },
   };
 }

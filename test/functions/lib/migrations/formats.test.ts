@@ -59,6 +59,20 @@ describe('migration formats', () => {
     expect(await relations(db)).toEqual(['t']);
   });
 
+  it('reads transaction:false per section of a SQL file, as dbmate does', async () => {
+    await db.sql`create table t (id int)`;
+    await db.sql`create index t_id on t (id)`;
+    const dir = await migrationsDir({
+      '001-drop.sql':
+        '-- migrate:up\ndrop index t_id;\n-- migrate:down transaction:false\ncreate index concurrently t_id on t (id);\n',
+    });
+
+    await migrateUp({ database: db.url, migrationsDir: dir });
+    await migrateDown({ database: db.url, migrationsDir: dir });
+
+    expect(await relations(db)).toEqual(['t', 't_id']);
+  });
+
   it('names the INVALID index a failed CREATE INDEX CONCURRENTLY left, with the command that cleans it up', async () => {
     await db.sql`create table t (id int)`;
     await db.sql`insert into t values (1), (1)`;

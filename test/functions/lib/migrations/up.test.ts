@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorName } from '../../../../functions/lib/errors.ts';
-import { migrateStatus, migrateUp } from '../../../../functions/lib/migrations/index.ts';
+import { migrateStatus, migrateUp, resolveSettings } from '../../../../functions/lib/migrations/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
 import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
 
@@ -87,6 +87,26 @@ describe('migrate up', () => {
     const status = await migrateStatus({ database: db.url, migrationsDir: dir });
     expect(status.applied.map((row) => row.name)).toEqual(['001-a.mjs', '002-b.mjs']);
     expect(status.pending.map((row) => row.name)).toEqual(['003-c.mjs', '004-d.mjs', '005-e.mjs']);
+  });
+
+  it('reports a SQL error that mentions certificates as MigrationFailed, not as a TLS failure', async () => {
+    const dir = await migrationsDir({
+      '001-a.mjs': sqlModule('select * from user_certificates', 'select 1'),
+    });
+
+    const failure = await migrateUp({ database: db.url, migrationsDir: dir }).catch((error) => error);
+
+    expect(failure.name).toBe(ErrorName.MigrationFailed);
+  });
+
+  it('keeps its history in a table whose name has capitals', async () => {
+    const dir = await migrationsDir(fiveTables);
+    const settings = resolveSettings({ historyTable: 'Ops.MigrationHistory' });
+
+    await migrateUp({ database: db.url, migrationsDir: dir, settings, step: 2 });
+    const again = await migrateUp({ database: db.url, migrationsDir: dir, settings });
+
+    expect(again.applied).toEqual(['003-c.mjs', '004-d.mjs', '005-e.mjs']);
   });
 
   it('applies up to and including --to, given with or without its extension', async () => {

@@ -68,6 +68,11 @@ describe('reading the database secret', () => {
     });
   });
 
+  it('never lets the secret weaken the TLS the stack requires', () => {
+    expect(parse('postgres://app:pw@db.internal/buffet?sslmode=disable').tls.mode).toBe('require');
+    expect(parse('postgres://app:pw@db.internal/buffet?sslmode=verify-full').tls.mode).toBe('verify-full');
+  });
+
   it('fails SecretInvalid, naming what is missing and never echoing the secret', () => {
     const cases = [
       ['{"username":"app","password":"hunter2-secret","port":"x","host":"h"}', 'bad-port'],
@@ -75,6 +80,7 @@ describe('reading the database secret', () => {
       ['{"user":"app","pass":"hunter2-secret"}', 'missing-fields'],
       ['hunter2-secret is not json', 'unparseable'],
       ['["hunter2-secret"]', 'not-an-object'],
+      ['postgres://app:hunter2-secret%zz@db.internal/buffet', 'bad-url'],
     ] as const;
     for (const [secret, problem] of cases) {
       const error = failureOf(() => parse(secret));
