@@ -32,6 +32,8 @@ export interface DeployConfig {
   target: DeployTarget | undefined;
   /** `<account>.dkr.ecr.<region>.amazonaws.com/<name>`: only images of this repository are deployed. */
   allowedRepository: string;
+  /** A deployment still unfinished after this long fails `DeploymentFailed` (the rollback branch runs). */
+  deployTimeoutMs: number;
 }
 
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
@@ -90,11 +92,12 @@ export function readDeployConfig(env: Env): DeployConfig {
     REPOSITORY,
     'an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)',
   );
+  const deployTimeoutMs = duration(env, 'DEPLOY_TIMEOUT', 45 * 60_000);
   const kind = env.DEPLOY_TARGET || 'apprunner';
   if (kind === 'ecs') {
     const cluster = env.ECS_CLUSTER;
     const service = env.ECS_SERVICE;
-    if (!cluster && !service) return { target: undefined, allowedRepository };
+    if (!cluster && !service) return { target: undefined, allowedRepository, deployTimeoutMs };
     return {
       target: {
         kind,
@@ -108,6 +111,7 @@ export function readDeployConfig(env: Env): DeployConfig {
         ),
       },
       allowedRepository,
+      deployTimeoutMs,
     };
   }
   if (kind !== 'apprunner') fail('DEPLOY_TARGET', 'must be apprunner or ecs');
@@ -118,7 +122,11 @@ export function readDeployConfig(env: Env): DeployConfig {
       'must be an App Runner service ARN (arn:aws:apprunner:<region>:<account>:service/<name>/<id>)',
     );
   }
-  return { target: serviceArn ? { kind: 'apprunner', serviceArn } : undefined, allowedRepository };
+  return {
+    target: serviceArn ? { kind: 'apprunner', serviceArn } : undefined,
+    allowedRepository,
+    deployTimeoutMs,
+  };
 }
 
 function required(env: Env, name: string, pattern: RegExp, what: string): string {

@@ -133,7 +133,7 @@ describe('the built bundles (npm run build), as Lambda would load them', () => {
     });
 
     expect(error).toBeUndefined();
-    expect(result).toEqual({
+    expect(result).toMatchObject({
       operationId: '17fe9f55-7e91-4097-b243-fcabbb69a4cf',
       alreadyDeployed: false,
       image: `${REPOSITORY}@sha256:4b8e4c0d5a1f3e2b9c7d6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d`,

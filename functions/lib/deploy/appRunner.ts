@@ -14,6 +14,8 @@ export interface DeploymentStarted {
   operationId?: string;
   alreadyDeployed: boolean;
   image: string;
+  /** ISO time the deploy step started it; the status polls give up after DEPLOY_TIMEOUT. */
+  startedAt?: string;
 }
 
 export interface DeploymentStatus {

@@ -9,8 +9,8 @@ import {
 } from '../deploy/appRunner.ts';
 import { type EcsDeploymentStatus, getEcsDeploymentStatus, startEcsDeployment } from '../deploy/ecs.ts';
 import { resolveImage } from '../deploy/image.ts';
-import { ConfigurationInvalid } from '../errors.ts';
-import type { Log } from '../migrations/types.ts';
+import { ConfigurationInvalid, DeploymentFailed, ServiceBusy } from '../errors.ts';
+import type { Clock, Log } from '../migrations/types.ts';
 import type { DeployEvent } from './events.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
@@ -26,8 +26,57 @@ export interface DeployDependencies {
   appRunner: AppRunnerClient;
   ecs: ECSClient;
   config: DeployConfig;
+  clock: Clock;
   log: Log;
   metrics: MetricsRecorder;
+}
+
+const TRANSIENT = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalServiceErrorException',
+  'ServerException',
+  'InternalFailure',
+  'TimeoutError',
+  'RequestTimeout',
+  'NetworkingError',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * A throttled or failing AWS API call says nothing about the deployment. Failing the step for it
+ * would send the state machine into the rollback branch while the new image may still be rolling
+ * out, so it becomes `ServiceBusy`, which the state machine retries.
+ */
+async function retryableOnTransientErrors<T>(service: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const { name, code, $retryable, $metadata } = error as {
+      name?: string;
+      code?: string;
+      $retryable?: unknown;
+      $metadata?: { httpStatusCode?: number };
+    };
+    const transient =
+      TRANSIENT.has(name ?? '') ||
+      TRANSIENT.has(code ?? '') ||
+      Boolean($retryable) ||
+      ($metadata?.httpStatusCode ?? 0) >= 500;
+    if (!transient) throw error;
+    throw new ServiceBusy(
+      `The ${service} API did not answer (${name ?? code}); the state machine retries this step.`,
+      { service },
+      { cause: error },
+    );
+  }
 }
 
 /**
@@ -47,15 +96,19 @@ export async function runDeployStep(
       deps.metrics.count('DeploymentsStarted', 0);
       return { dryRun: true, alreadyDeployed: false, image: image.identifier, message };
     }
-    const started =
+    const started = await retryableOnTransientErrors(target.kind === 'ecs' ? 'ECS' : 'App Runner', () =>
       target.kind === 'ecs'
-        ? await startEcsDeployment(deps.ecs, { ...target, image })
-        : await startAppRunnerDeployment(deps.appRunner, { serviceArn: target.serviceArn, image });
+        ? startEcsDeployment(deps.ecs, { ...target, image })
+        : startAppRunnerDeployment(deps.appRunner, { serviceArn: target.serviceArn, image }),
+    );
     deps.metrics.count('DeploymentsStarted', started.alreadyDeployed ? 0 : 1);
     deps.log.info(started.alreadyDeployed ? 'The service already runs this image' : 'Deployment started', {
       ...started,
     });
-    return started;
+    // When it started, so that the polls can give up on a deployment that never finishes.
+    return started.operationId
+      ? { ...started, startedAt: new Date(deps.clock.now()).toISOString() }
+      : started;
   }
   if (!target) {
     throw new ConfigurationInvalid(
@@ -66,17 +119,35 @@ export async function runDeployStep(
     );
   }
   deps.metrics.count('DeploymentPolls');
-  const status =
-    target.kind === 'ecs'
-      ? await getEcsDeploymentStatus(deps.ecs, {
-          cluster: target.cluster,
-          service: target.service,
-          deploymentId: event.operationId,
-        })
-      : await getAppRunnerOperationStatus(deps.appRunner, {
-          serviceArn: target.serviceArn,
-          operationId: event.operationId,
-        });
+  const status = await retryableOnTransientErrors<DeploymentStatus | EcsDeploymentStatus>(
+    target.kind === 'ecs' ? 'ECS' : 'App Runner',
+    () =>
+      target.kind === 'ecs'
+        ? getEcsDeploymentStatus(deps.ecs, {
+            cluster: target.cluster,
+            service: target.service,
+            deploymentId: event.operationId,
+          })
+        : getAppRunnerOperationStatus(deps.appRunner, {
+            serviceArn: target.serviceArn,
+            operationId: event.operationId,
+          }),
+  );
+  // Bounded: a deployment that never finishes (an ECS service without the circuit breaker keeps a bad
+  // image IN_PROGRESS) must end in the rollback branch, not in the execution's own timeout, which
+  // nothing can catch and which would leave the migrations applied.
+  const elapsedMs = event.startedAt ? deps.clock.now() - Date.parse(event.startedAt) : 0;
+  if (!status.finished && elapsedMs > deps.config.deployTimeoutMs) {
+    throw new DeploymentFailed(
+      `Deployment ${event.operationId} did not finish within ${Math.round(deps.config.deployTimeoutMs / 60_000)} min (still ${status.status}); ` +
+        "the release's migrations are reverted. Look at the service's deployment, and enable the ECS deployment circuit breaker.",
+      {
+        service: target.kind === 'ecs' ? target.service : target.serviceArn,
+        operationId: event.operationId,
+        status: status.status,
+      },
+    );
+  }
   if (status.durationMs !== undefined) deps.metrics.milliseconds('DeployDuration', status.durationMs);
   return status;
 }

@@ -23,6 +23,7 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 // The migrate function's run id is always its execution's ARN ($$.Execution.Id).
 const RUN_ID = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$/;
 // An App Runner operation id (a UUID) or an ECS deployment id (ecs-svc/1234567890123456789).
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const OPERATION_ID = /^[A-Za-z0-9/_-]{1,128}$/;
 
 export function parsePipelineInput(value: unknown, field = 'input'): PipelineInput {
@@ -77,10 +78,10 @@ export function parseMigrateEvent(value: unknown): MigrateEvent {
 
 export type DeployEvent =
   | { action: 'start'; image: ImageInput; executionName?: string }
-  | { action: 'status'; operationId: string; executionName?: string };
+  | { action: 'status'; operationId: string; startedAt?: string; executionName?: string };
 
 export function parseDeployEvent(value: unknown): DeployEvent {
-  const event = objectAt(value, 'event', ['action', 'image', 'operationId', 'executionName']);
+  const event = objectAt(value, 'event', ['action', 'image', 'operationId', 'startedAt', 'executionName']);
   const action = stringAt(event, 'action', 'event', {
     pattern: /^(start|status)$/,
     what: '"start" or "status"',

@@ -48,6 +48,7 @@ describe('function configuration', () => {
       {
         target: { kind: 'apprunner', serviceArn: SERVICE_ARN },
         allowedRepository: REPOSITORY,
+        deployTimeoutMs: 2_700_000,
       },
     );
     const ecs = {
@@ -59,6 +60,7 @@ describe('function configuration', () => {
     expect(readDeployConfig({ ...ecs, ECS_CONTAINER_NAME: 'app' })).toEqual({
       target: { kind: 'ecs', cluster: 'prod', service: 'buffet', containerName: 'app' },
       allowedRepository: REPOSITORY,
+      deployTimeoutMs: 2_700_000,
     });
     expect(readDeployConfig({ ECR_REPOSITORY_URI: REPOSITORY }).target).toBeUndefined();
     const refusals: [Record<string, string>, string][] = [
