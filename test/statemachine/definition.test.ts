@@ -78,6 +78,19 @@ describe('statemachine/pipeline.asl.json', () => {
     expect(states.RollbackMigrations?.Catch?.[0]?.Next).toBe('NotifyRollbackFailed');
   });
 
+  it('leaves the retryable failures of CheckConnectivity and RollbackMigrations uncaught, so a redrive resumes them', () => {
+    for (const state of ['CheckConnectivity', 'RollbackMigrations']) {
+      const caught = (states[state]?.Catch ?? []).flatMap((c) => c.ErrorEquals);
+      expect(caught, state).not.toContain('States.ALL');
+      for (const name of RETRYABLE_ERROR_NAMES) expect(caught, `${state} ${name}`).not.toContain(name);
+      expect(caught, state).toEqual(
+        expect.arrayContaining(['ConfigurationInvalid', 'AuthenticationFailed', 'MigrationDrift']),
+      );
+    }
+    expect(states.CheckConnectivity?.Catch?.[0]?.ErrorEquals).toContain('InvalidInput');
+    expect(states.RollbackMigrations?.Catch?.[0]?.ErrorEquals).toContain('RollbackFailed');
+  });
+
   it('retries what waiting can fix where it can happen', () => {
     const retriedAt = (state: string) => (states[state]?.Retry ?? []).flatMap((r) => r.ErrorEquals);
     expect(retriedAt('CheckConnectivity')).toEqual(

@@ -14,7 +14,11 @@ export interface EngineSettings {
   lockRetryBudgetMs: number;
   /** `statement_timeout` for every statement of a migration. */
   statementTimeoutMs: number;
-  /** `up` starts no migration when less than this is left before its deadline. */
+  /**
+   * `up` starts no migration when less than this is left before its deadline. By default the worst a
+   * migration can take (its lock retries, then its statement timeout) plus 30 s to commit and
+   * return: no migration is cut in half by the Lambda's time limit.
+   */
   deadlineMarginMs: number;
 }
 
@@ -25,7 +29,7 @@ export const DEFAULT_SETTINGS: Readonly<EngineSettings> = {
   lockTimeoutMaxMs: 1_000,
   lockRetryBudgetMs: 90_000,
   statementTimeoutMs: 600_000,
-  deadlineMarginMs: 60_000,
+  deadlineMarginMs: 600_000 + 90_000 + 30_000,
 };
 
 /** The environment variable that sets each setting. */
@@ -69,6 +73,9 @@ export function resolveSettings(
     } else {
       settings[key] = parseDuration(raw, key);
     }
+  }
+  if ((overrides.deadlineMarginMs ?? env[SETTING_ENV.deadlineMarginMs] ?? '') === '') {
+    settings.deadlineMarginMs = settings.statementTimeoutMs + settings.lockRetryBudgetMs + 30_000;
   }
   if (settings.lockTimeoutInitialMs > settings.lockTimeoutMaxMs) {
     throw new InvalidInput(

@@ -22,6 +22,13 @@ describe('engine settings', () => {
     });
   });
 
+  it('by default keeps a deadline margin of the worst a migration can take, so none is cut in half', () => {
+    expect(resolveSettings({ statementTimeoutMs: '2min', lockRetryBudgetMs: '60s' }).deadlineMarginMs).toBe(
+      120_000 + 60_000 + 30_000,
+    );
+    expect(resolveSettings({}, { MIGRATION_DEADLINE_MARGIN: '45s' }).deadlineMarginMs).toBe(45_000);
+  });
+
   it('refuses unknown keys, bad durations, bad table names and an initial timeout above the cap', () => {
     const attempts = [
       () => resolveSettings({ lockTimeot: '1s' } as never),
