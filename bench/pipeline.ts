@@ -26,7 +26,7 @@ export async function measurePipeline(adminUrl: string, pendings: number[]): Pro
     DATABASE_URL: db.url,
     MIGRATIONS_DIR: dir,
     ECR_REPOSITORY_URI: '000000000000.dkr.ecr.us-east-1.amazonaws.com/app',
-    APP_RUNNER_SERVICE_ARN: '',
+    DEPLOY_DRY_RUN: 'true',
   });
   const runs: PipelineRun[] = [];
   // Pending counts in decreasing order: each run applies the difference, the last finds nothing.

@@ -111,7 +111,13 @@ async function deployTargetFor(
   env: Record<string, string | undefined>,
 ): Promise<{ env: Record<string, string>; description: string }> {
   const dryRun = (why: string) => ({
-    env: { DEPLOY_TARGET: target, APP_RUNNER_SERVICE_ARN: '', ECS_CLUSTER: '', ECS_SERVICE: '' },
+    env: {
+      DEPLOY_TARGET: target,
+      DEPLOY_DRY_RUN: 'true',
+      APP_RUNNER_SERVICE_ARN: '',
+      ECS_CLUSTER: '',
+      ECS_SERVICE: '',
+    },
     description: `dry run on ${target === 'ecs' ? 'ECS' : 'App Runner'} (${why})`,
   });
   const configured: { env: Record<string, string>; description: string } | undefined =

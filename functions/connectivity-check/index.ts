@@ -1,4 +1,4 @@
-import { readDatabaseConfig, readDeployConfig } from '../lib/config.ts';
+import { readAllowedRepository, readDatabaseConfig } from '../lib/config.ts';
 import { bundledMigrationsDir, once, pipelineHandler } from '../lib/lambda.ts';
 import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
@@ -8,7 +8,7 @@ import { parseConnectivityEvent } from '../lib/pipeline/events.ts';
 
 const config = once(() => ({
   database: readDatabaseConfig(process.env),
-  allowedRepository: readDeployConfig(process.env).allowedRepository,
+  allowedRepository: readAllowedRepository(process.env),
   settings: resolveSettings({}, process.env),
   longTransactionSeconds: Number(process.env.LONG_TRANSACTION_SECONDS ?? 60),
   migrationsDir: bundledMigrationsDir(import.meta.url, process.env),

@@ -28,7 +28,7 @@ export type DeployTarget =
 
 /** Where the deploy function deploys, and which images it may deploy. */
 export interface DeployConfig {
-  /** Unset: the deploy step is a dry run that says what it would have deployed. */
+  /** Unset only when DEPLOY_DRY_RUN=true: the deploy step then says what it would have deployed. */
   target: DeployTarget | undefined;
   /** `<account>.dkr.ecr.<region>.amazonaws.com/<name>`: only images of this repository are deployed. */
   allowedRepository: string;
@@ -85,19 +85,24 @@ export function readDatabaseConfig(env: Env): DatabaseConfig {
   };
 }
 
-export function readDeployConfig(env: Env): DeployConfig {
-  const allowedRepository = required(
+/** The only repository whose images a release may deploy (the connectivity check refuses others early). */
+export function readAllowedRepository(env: Env): string {
+  return required(
     env,
     'ECR_REPOSITORY_URI',
     REPOSITORY,
     'an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)',
   );
+}
+
+export function readDeployConfig(env: Env): DeployConfig {
+  const allowedRepository = readAllowedRepository(env);
   const deployTimeoutMs = duration(env, 'DEPLOY_TIMEOUT', 45 * 60_000);
+  // A dry run is asked for, never inferred: a stack with an empty service parameter must fail, not
+  // "release" without deploying.
+  if (env.DEPLOY_DRY_RUN === 'true') return { target: undefined, allowedRepository, deployTimeoutMs };
   const kind = env.DEPLOY_TARGET || 'apprunner';
   if (kind === 'ecs') {
-    const cluster = env.ECS_CLUSTER;
-    const service = env.ECS_SERVICE;
-    if (!cluster && !service) return { target: undefined, allowedRepository, deployTimeoutMs };
     return {
       target: {
         kind,
@@ -115,18 +120,13 @@ export function readDeployConfig(env: Env): DeployConfig {
     };
   }
   if (kind !== 'apprunner') fail('DEPLOY_TARGET', 'must be apprunner or ecs');
-  const serviceArn = env.APP_RUNNER_SERVICE_ARN || undefined;
-  if (serviceArn && !SERVICE_ARN.test(serviceArn)) {
-    fail(
-      'APP_RUNNER_SERVICE_ARN',
-      'must be an App Runner service ARN (arn:aws:apprunner:<region>:<account>:service/<name>/<id>)',
-    );
-  }
-  return {
-    target: serviceArn ? { kind: 'apprunner', serviceArn } : undefined,
-    allowedRepository,
-    deployTimeoutMs,
-  };
+  const serviceArn = required(
+    env,
+    'APP_RUNNER_SERVICE_ARN',
+    SERVICE_ARN,
+    'an App Runner service ARN (arn:aws:apprunner:<region>:<account>:service/<name>/<id>), or set DEPLOY_DRY_RUN=true',
+  );
+  return { target: { kind: 'apprunner', serviceArn }, allowedRepository, deployTimeoutMs };
 }
 
 function required(env: Env, name: string, pattern: RegExp, what: string): string {

@@ -14,7 +14,7 @@ const epochSeconds = (date: Date | undefined) => (date ? date.getTime() / 1000 :
 async function invoke(bundle: string, event: unknown, env: Record<string, string>) {
   const script = `
     const { handler } = await import(${JSON.stringify(resolve(`dist/${bundle}/index.mjs`))});
-    const context = { functionName: ${JSON.stringify(bundle)}, awsRequestId: 'r-1', getRemainingTimeInMillis: () => 600000 };
+    const context = { functionName: ${JSON.stringify(bundle)}, awsRequestId: 'r-1', getRemainingTimeInMillis: () => 900000 };
     try {
       console.log(JSON.stringify({ result: await handler(${JSON.stringify(event)}, context) }));
     } catch (error) {
@@ -145,11 +145,11 @@ describe('the built bundles (npm run build), as Lambda would load them', () => {
     });
   });
 
-  it('deploy without a configured service is a dry run that says what it would have deployed', async () => {
+  it('deploy with DEPLOY_DRY_RUN is a dry run that says what it would have deployed', async () => {
     const { result } = await invoke(
       'deploy',
       { action: 'start', image: { uri: `${REPOSITORY}@${DIGEST}` } },
-      env,
+      { ...env, DEPLOY_DRY_RUN: 'true' },
     );
 
     expect(result).toMatchObject({ dryRun: true, image: `${REPOSITORY}@${DIGEST}` });

@@ -38,6 +38,10 @@ const customTags: Tags = INTRINSICS.flatMap((name) => {
 });
 
 export interface Template {
+  Rules: Record<
+    string,
+    { RuleCondition: unknown; Assertions: { Assert: unknown; AssertDescription: string }[] }
+  >;
   Parameters: Record<string, { Type: string; Default?: unknown }>;
   Conditions: Record<string, unknown>;
   Globals: { Function: Record<string, unknown> };

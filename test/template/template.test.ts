@@ -83,6 +83,17 @@ describe('template.yaml', () => {
     }
   });
 
+  it("refuses to create a stack without its deploy target's service", () => {
+    expect(template.Rules.AppRunnerTargetNeedsItsService?.Assertions.map((a) => a.Assert)).toEqual([
+      { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AppRunnerServiceArn' }, ''] }] },
+      { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AppRunnerAccessRoleArn' }, ''] }] },
+    ]);
+    expect(template.Rules.EcsTargetNeedsItsService?.Assertions.map((a) => a.Assert)).toEqual([
+      { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'EcsCluster' }, ''] }] },
+      { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'EcsService' }, ''] }] },
+    ]);
+  });
+
   it('puts the database functions in the VPC and the deploy function outside it', () => {
     expect(resources.ConnectivityCheckFunction?.Properties.VpcConfig).toBeDefined();
     expect(resources.MigrateFunction?.Properties.VpcConfig).toBeDefined();

@@ -62,9 +62,13 @@ describe('function configuration', () => {
       allowedRepository: REPOSITORY,
       deployTimeoutMs: 2_700_000,
     });
-    expect(readDeployConfig({ ECR_REPOSITORY_URI: REPOSITORY }).target).toBeUndefined();
+    expect(
+      readDeployConfig({ DEPLOY_DRY_RUN: 'true', ECR_REPOSITORY_URI: REPOSITORY }).target,
+    ).toBeUndefined();
     const refusals: [Record<string, string>, string][] = [
       [{ ECR_REPOSITORY_URI: 'nginx' }, 'ECR_REPOSITORY_URI'],
+      [{ ECR_REPOSITORY_URI: REPOSITORY }, 'APP_RUNNER_SERVICE_ARN'],
+      [{ DEPLOY_TARGET: 'ecs', ECS_CONTAINER_NAME: 'app', ECR_REPOSITORY_URI: REPOSITORY }, 'ECS_CLUSTER'],
       [ecs, 'ECS_CONTAINER_NAME'],
       [{ DEPLOY_TARGET: 'kubernetes', ECR_REPOSITORY_URI: REPOSITORY }, 'DEPLOY_TARGET'],
       [{ APP_RUNNER_SERVICE_ARN: 'my-service', ECR_REPOSITORY_URI: REPOSITORY }, 'APP_RUNNER_SERVICE_ARN'],
