@@ -55,10 +55,10 @@ export async function startCommand(argv: string[], io: CliIo): Promise<number> {
   const pollMs = durationFlag(values.poll, 'poll', 5_000);
   const stateMachineArn = await stateMachineArnFrom(values, io);
   const sfn = sfnClientFor(stateMachineArn);
-  const name = releaseExecutionName(
-    input.image,
-    values.new ? { suffix: new Date().toISOString().replace(/\D/g, '').slice(0, 14) } : {},
-  );
+  // A dry run or --new gets a name of its own: a later real release must not attach to it.
+  const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14);
+  const suffix = values['dry-run'] ? `dryrun-${stamp}` : values.new ? stamp : undefined;
+  const name = releaseExecutionName(input.image, suffix ? { suffix } : {});
 
   const started = await startRelease(sfn, { stateMachineArn, name, input });
   const consoleUrl = consoleUrlFor(started.executionArn);

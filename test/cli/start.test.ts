@@ -191,6 +191,46 @@ describe('migration-pipeline start', () => {
     });
   });
 
+  it('refuses to attach to an execution of the same name that released another input', async () => {
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(
+        Object.assign(new Error(`Execution Already Exists: '${EXECUTION_ARN}'`), {
+          name: 'ExecutionAlreadyExists',
+        }),
+      );
+    sfn.on(DescribeExecutionCommand).resolves({
+      executionArn: EXECUTION_ARN,
+      status: 'SUCCEEDED',
+      input: JSON.stringify({ image: { uri: IMAGE.replace('4b8e', '9999'), tag: 'v42' }, source: 'ci' }),
+    });
+
+    const { code, stderr } = await cli([
+      'start',
+      '--image',
+      IMAGE,
+      '--tag',
+      'v42',
+      '--source',
+      'ci',
+      '--wait',
+    ]);
+
+    expect(code).toBe(1);
+    expect(stderr).toContain('already exists for another input');
+    expect(stderr).toContain('--new');
+  });
+
+  it('gives a dry run a name of its own, so a later release does not attach to it', async () => {
+    serveHistory(succeeded);
+
+    await cli(['start', '--image', IMAGE, '--tag', 'v42', '--dry-run']);
+
+    expect(sfn.commandCalls(StartExecutionCommand)[0]?.args[0].input.name).toMatch(
+      /^release-v42-4b8e4c0d5a1f-dryrun-\d{14}$/,
+    );
+  });
+
   it('exits 1 on a failed release, printing the failing state, the error name, the cause and the console link', async () => {
     sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, status: 'FAILED' });
     serveHistory(failed);

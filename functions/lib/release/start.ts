@@ -5,6 +5,7 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { InvalidInput } from '../errors.ts';
 import type { Clock } from '../migrations/types.ts';
 import type { PipelineInput } from '../pipeline/events.ts';
 import { executionArnFor } from './executionName.ts';
@@ -36,7 +37,23 @@ export async function startRelease(
     if ((error as Error).name !== 'ExecutionAlreadyExists') throw error;
     const executionArn = executionArnFor(stateMachineArn, name);
     const existing = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    // Attach only to the same release: a tag pushed again for another image has the same name.
+    if (existing.input !== undefined && !sameJson(existing.input, input)) {
+      throw new InvalidInput(
+        `An execution named ${name} already exists for another input (${existing.input.slice(0, 300)}): was the tag reused for another image? ` +
+          'Give the digest (--digest), or start a fresh execution with --new.',
+        { field: 'image' },
+      );
+    }
     return { executionArn, attached: true, status: existing.status };
+  }
+}
+
+function sameJson(text: string, value: unknown): boolean {
+  try {
+    return JSON.stringify(JSON.parse(text)) === JSON.stringify(value);
+  } catch {
+    return false;
   }
 }
 
