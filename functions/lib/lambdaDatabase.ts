@@ -2,6 +2,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Sql } from 'postgres';
 import type { DatabaseConfig } from './config.ts';
 import { connect } from './db/connection.ts';
+import { AuthenticationFailed } from './errors.ts';
 import { systemClock } from './migrations/types.ts';
 import { cachedSecretReader, parseDatabaseSecret, type SecretReader } from './secrets/databaseSecret.ts';
 
@@ -27,12 +28,21 @@ export function databaseConnector(config: DatabaseConfig, applicationName: strin
   if ('url' in credentials) return () => connect(credentials.url, options);
   secretReader ??= cachedSecretReader(secretsManager, { ttlMs: config.secretTtlMs, clock: systemClock });
   const readSecret = secretReader;
-  return async () => {
-    const endpoint = parseDatabaseSecret(await readSecret(credentials.secretArn), {
+  const connectWith = async (fresh: boolean) => {
+    const endpoint = parseDatabaseSecret(await readSecret(credentials.secretArn, { fresh }), {
       secretArn: credentials.secretArn,
       defaults: config.defaults,
       tls: config.tls,
     });
     return connect(endpoint, options);
+  };
+  return async () => {
+    try {
+      return await connectWith(false);
+    } catch (error) {
+      // The password was rotated since the secret was cached: read it again, once.
+      if (!(error instanceof AuthenticationFailed)) throw error;
+      return connectWith(true);
+    }
   };
 }

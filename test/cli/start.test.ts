@@ -192,13 +192,11 @@ describe('migration-pipeline start', () => {
   });
 
   it('refuses to attach to an execution of the same name that released another input', async () => {
-    sfn
-      .on(StartExecutionCommand)
-      .rejects(
-        Object.assign(new Error(`Execution Already Exists: '${EXECUTION_ARN}'`), {
-          name: 'ExecutionAlreadyExists',
-        }),
-      );
+    sfn.on(StartExecutionCommand).rejects(
+      Object.assign(new Error(`Execution Already Exists: '${EXECUTION_ARN}'`), {
+        name: 'ExecutionAlreadyExists',
+      }),
+    );
     sfn.on(DescribeExecutionCommand).resolves({
       executionArn: EXECUTION_ARN,
       status: 'SUCCEEDED',

@@ -107,6 +107,21 @@ describe('pipelines under stress', () => {
     expect(everything).not.toContain('wrong-password');
   });
 
+  it('re-reads a rotated password once instead of failing AuthenticationFailed', async () => {
+    const stale = new URL(db.url);
+    stale.password = 'the-password-before-rotation';
+    secrets
+      .on(GetSecretValueCommand)
+      .resolvesOnce(rdsSecretFor(stale.toString()))
+      .resolves(rdsSecretFor(db.url));
+    const pipeline = await loadPipeline({ MIGRATIONS_DIR: await migrationsDir(migrations) });
+
+    const report = await pipeline.handlers.connectivityCheck({ input }, context as never);
+
+    expect(report).toMatchObject({ pending: Object.keys(migrations) });
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
   it('classifies a wrong password, an unknown host and a closed port within the connect timeout', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));

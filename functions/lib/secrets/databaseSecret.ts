@@ -10,8 +10,8 @@ export interface EndpointDefaults {
   database?: string;
 }
 
-/** Reads a secret's string, from a cache when it is fresh enough. */
-export type SecretReader = (secretArn: string) => Promise<string>;
+/** Reads a secret's string, from a cache when it is fresh enough, or from Secrets Manager when `fresh`. */
+export type SecretReader = (secretArn: string, options?: { fresh?: boolean }) => Promise<string>;
 
 /**
  * Reads secrets from Secrets Manager, caching each for `ttlMs` across warm invocations so a busy
@@ -23,9 +23,9 @@ export function cachedSecretReader(
   { ttlMs, clock }: { ttlMs: number; clock: Clock },
 ): SecretReader {
   const cache = new Map<string, { value: string; expires: number }>();
-  return async (secretArn) => {
+  return async (secretArn, { fresh = false } = {}) => {
     const cached = cache.get(secretArn);
-    if (cached && cached.expires > clock.now()) return cached.value;
+    if (!fresh && cached && cached.expires > clock.now()) return cached.value;
     let value: string | undefined;
     try {
       value = (await client.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString;

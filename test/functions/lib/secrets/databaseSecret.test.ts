@@ -121,6 +121,20 @@ describe('fetching secrets from Secrets Manager', () => {
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
   });
 
+  it('reads the secret again, past the cache, when asked for a fresh copy (a rotated password)', async () => {
+    secretsManager.on(GetSecretValueCommand).resolves(response);
+    const read = cachedSecretReader(client, {
+      ttlMs: 60_000,
+      clock: { now: () => 0, sleep: async () => {} },
+    });
+
+    await read(SECRET_ARN);
+    await read(SECRET_ARN, { fresh: true });
+    await read(SECRET_ARN);
+
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
   it('fails SecretsUnreachable when there is no route from the VPC, saying to add the endpoint or a NAT', async () => {
     secretsManager
       .on(GetSecretValueCommand)
