@@ -57,6 +57,11 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError(`--target must be apprunner or ecs; got "${values.target}".`);
   }
   const deployTarget = await deployTargetFor(values.target, io.env);
+  if (failAt === 'PollDeployment' && deployTarget.env.DEPLOY_DRY_RUN === 'true') {
+    throw new UsageError(
+      `--fail-at PollDeployment needs a real deployment: in a dry run (${deployTarget.description}) the state machine never polls.`,
+    );
+  }
 
   return withCliDatabase(io, async (url) => {
     const say = values.json ? () => {} : io.stdout;

@@ -85,6 +85,8 @@ describe('npm start (the local run)', () => {
 
     const bad = await npmStart(['--fail-at', 'Nowhere'], db.url);
     expect(bad.code).toBe(2);
+    const neverPolled = await npmStart(['--fail-at', 'PollDeployment'], db.url);
+    expect(neverPolled.code).toBe(2);
   });
 
   it('--target ecs runs the ECS path, a dry run without a configured service', async () => {
