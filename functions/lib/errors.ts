@@ -46,10 +46,6 @@ export abstract class PipelineError<Context extends object = Record<string, unkn
     this.context = context;
   }
 
-  get retryable(): boolean {
-    return RETRYABLE_ERROR_NAMES.includes(this.name);
-  }
-
   toJSON(): { name: ErrorName; message: string; context: Context } {
     return { name: this.name, message: this.message, context: this.context };
   }

@@ -8,7 +8,7 @@ export type Severity = 'error' | 'warning' | 'off';
  * Our own rules, beside squawk's (which keep squawk's names). Locks and rewrites are measured on a
  * real server, not inferred from the SQL text.
  */
-export const OWN_RULES = {
+const OWN_RULES = {
   'table-rewrite': 'error',
   'blocks-reads-and-writes': 'warning',
   'blocks-writes': 'warning',

@@ -121,7 +121,8 @@ export function assertConnectionUrl(url: string): void {
   }
 }
 
-const UNREACHABLE_CODES = new Set([
+/** Codes meaning the server did not answer, or the connection went away. */
+export const UNREACHABLE_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ENOTFOUND',
@@ -133,7 +134,9 @@ const UNREACHABLE_CODES = new Set([
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
+  'EPIPE',
   '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
   '57P03', // cannot_connect_now: the server is starting up or shutting down
 ]);
 

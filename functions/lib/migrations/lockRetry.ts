@@ -1,4 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
+import { UNREACHABLE_CODES } from '../db/connection.ts';
 import { type BlockingSession, LockTimeout } from '../errors.ts';
 import type { EngineSettings } from './settings.ts';
 import type { Clock, Log } from './types.ts';
@@ -9,22 +10,11 @@ const RETRYABLE_LOCK_ERRORS = new Set([
   '40P01', // deadlock_detected
 ]);
 
-const CONNECTION_LOSS = new Set([
-  '57P01',
-  '57P02',
-  '57P03',
-  'CONNECTION_CLOSED',
-  'CONNECTION_DESTROYED',
-  'CONNECTION_ENDED',
-  'ECONNRESET',
-  'EPIPE',
-]);
-
 function isConnectionLoss(error: unknown): boolean {
   return (
     typeof error === 'object' &&
     error !== null &&
-    CONNECTION_LOSS.has((error as { code?: string }).code ?? '')
+    UNREACHABLE_CODES.has((error as { code?: string }).code ?? '')
   );
 }
 

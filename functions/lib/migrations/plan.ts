@@ -5,7 +5,7 @@ import {
   MigrationOutOfOrder,
   RollbackFailed,
 } from '../errors.ts';
-import { compareMigrationNames, findMigration, type MigrationFile } from './files.ts';
+import { compareMigrationNames, findMigration, type MigrationFile, stripExtension } from './files.ts';
 import type { AppliedMigration } from './history.ts';
 
 /**
@@ -121,7 +121,7 @@ export function selectForDown(
     return ofRun;
   }
   if (to !== undefined) {
-    const index = applied.findIndex((row) => row.name === to || row.name.replace(/\.[^.]+$/, '') === to);
+    const index = applied.findIndex((row) => row.name === to || stripExtension(row.name) === to);
     if (index === -1) {
       throw new InvalidInput(
         `--to ${to}: that migration is not applied, so there is nothing to go back to.`,

@@ -79,7 +79,13 @@ export async function checkConnectivity(
              current_setting('max_connections')::int as "maxConnections"`;
     const history = await readHistory(sql, deps.settings.historyTable);
     checkHistory(files, history);
-    const holder = await findLockHolder(sql, migrationLockKey(deps.settings.historyTable));
+    // Take the migration lock and give it back at once: proves this user may, and that no run holds it.
+    const key = migrationLockKey(deps.settings.historyTable).toString();
+    const [lock] = await sql<{ taken: boolean }[]>`select pg_try_advisory_lock(${key}::bigint) as taken`;
+    if (lock?.taken) await sql`select pg_advisory_unlock(${key}::bigint)`;
+    const holder = lock?.taken
+      ? undefined
+      : await findLockHolder(sql, migrationLockKey(deps.settings.historyTable));
     deps.metrics.milliseconds('ConnectivityLatency', latencyMs);
     return {
       ...(server as NonNullable<typeof server>),
