@@ -3,7 +3,7 @@ import { describeTarget } from '../functions/lib/db/connection.ts';
 import type { CliIo } from './io.ts';
 
 /** The folder, under the project, where the embedded server keeps its data between runs (git-ignored). */
-export const LOCAL_STATE_DIR = '.migration-pipeline';
+const LOCAL_STATE_DIR = '.migration-pipeline';
 
 export interface CliDatabase {
   url: string;
@@ -14,7 +14,7 @@ export interface CliDatabase {
  * `DATABASE_URL` when set; otherwise the embedded PostgreSQL, whose data stays in
  * `.migration-pipeline/` so the next command sees what this one applied.
  */
-export async function openCliDatabase(io: CliIo): Promise<CliDatabase> {
+async function openCliDatabase(io: CliIo): Promise<CliDatabase> {
   const url = io.env.DATABASE_URL;
   if (url) {
     io.stderr(`Database: ${describeTarget(url)} (DATABASE_URL)\n`);

@@ -7,7 +7,7 @@ export type EventLog =
   ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 
 /** The definition file, as `DefinitionUri` in template.yaml names it. */
-export const DEFINITION_PATH = new URL('../../statemachine/pipeline.asl.json', import.meta.url);
+const DEFINITION_PATH = new URL('../../statemachine/pipeline.asl.json', import.meta.url);
 
 /** The `${...}` substitutions the template passes (`DefinitionSubstitutions`). */
 export const SUBSTITUTIONS = [
@@ -32,7 +32,7 @@ export async function loadDefinition(substitutions: Substitutions): Promise<Reco
 }
 
 /** Placeholder ARNs for running locally: the Tasks are bound to in-process handlers, never called. */
-export const LOCAL_SUBSTITUTIONS: Substitutions = {
+const LOCAL_SUBSTITUTIONS: Substitutions = {
   ConnectivityCheckFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:connectivity-check',
   MigrateFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:migrate',
   DeployFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:deploy',

@@ -7,7 +7,7 @@ const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%
 const escapeProperty = (text: string) => escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
 
 /** The `::error::`/`::notice::` annotation GitHub Actions shows on the run for this release. */
-export function githubAnnotation(summary: ReleaseSummary, consoleUrl?: string): string {
+function githubAnnotation(summary: ReleaseSummary, consoleUrl?: string): string {
   const link = consoleUrl ? `\n${consoleUrl}` : '';
   if (summary.status === 'SUCCEEDED') {
     const title = summary.dryRun ? 'Release dry run' : 'Release succeeded';
@@ -22,7 +22,7 @@ export function githubAnnotation(summary: ReleaseSummary, consoleUrl?: string): 
 }
 
 /** Markdown for the job summary: the states and the migrations. */
-export function stepSummaryMarkdown(summary: ReleaseSummary, consoleUrl?: string): string {
+function stepSummaryMarkdown(summary: ReleaseSummary, consoleUrl?: string): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const icon = { succeeded: '✅', failed: '❌', running: '⏳' };
   const lines = [

@@ -22,7 +22,7 @@ export interface SquawkFinding {
  * The project depends on the linux-x64 one directly (CI and the registry it installs from); elsewhere
  * add `squawk-cli`, which brings the binary for that platform.
  */
-export function squawkBinary(): string {
+function squawkBinary(): string {
   const name = `@squawk-cli/${process.platform}-${process.arch}/bin/squawk${process.platform === 'win32' ? '.exe' : ''}`;
   try {
     return createRequire(import.meta.url).resolve(name);

@@ -105,7 +105,7 @@ function tlsOption({ host, tls }: DatabaseEndpoint) {
 }
 
 /** Refuses a malformed URL without echoing it: it may hold a password. */
-export function assertConnectionUrl(url: string): void {
+function assertConnectionUrl(url: string): void {
   let protocol: string | undefined;
   try {
     protocol = new URL(url).protocol;

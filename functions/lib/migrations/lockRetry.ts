@@ -18,7 +18,7 @@ function isConnectionLoss(error: unknown): boolean {
   );
 }
 
-export function isLockError(error: unknown): boolean {
+function isLockError(error: unknown): boolean {
   return (
     typeof error === 'object' &&
     error !== null &&
@@ -112,7 +112,7 @@ export async function inTransactionWithLockRetries<T>(
  * Sets both timeouts for the current transaction only, in one round trip, as plain `SET LOCAL`
  * statements: what a reviewer (and `check`, through squawk) sees is what the migration runs under.
  */
-export async function setLocalTimeouts(
+async function setLocalTimeouts(
   tx: TransactionSql,
   lockTimeoutMs: number,
   statementTimeoutMs: number,

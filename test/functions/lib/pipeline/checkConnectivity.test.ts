@@ -6,6 +6,7 @@ import { ErrorName } from '../../../../functions/lib/errors.ts';
 import { migrationLockKey } from '../../../../functions/lib/migrations/advisoryLock.ts';
 import { DEFAULT_SETTINGS, migrateUp, systemClock } from '../../../../functions/lib/migrations/index.ts';
 import { checkConnectivity } from '../../../../functions/lib/pipeline/checkConnectivity.ts';
+import type { PipelineInput } from '../../../../functions/lib/pipeline/events.ts';
 import { noMetrics } from '../../../../functions/lib/pipeline/metrics.ts';
 import { DIGEST, REPOSITORY } from '../../../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
@@ -27,8 +28,8 @@ describe('the connectivity check', () => {
     await db.drop();
   });
 
-  const check = (overrides = {}) =>
-    checkConnectivity(input, {
+  const check = (overrides = {}, checkedInput: PipelineInput = input) =>
+    checkConnectivity(checkedInput, {
       openDatabase: () => connect(db.url),
       migrationsDir: dir,
       settings: DEFAULT_SETTINGS,
@@ -88,20 +89,14 @@ describe('the connectivity check', () => {
 
   it('fails before touching the database on a foreign image, and on drift', async () => {
     let opened = false;
-    const foreign = await checkConnectivity(
-      { image: { uri: 'docker.io/library/postgres:17' }, source: 'ci' },
+    const foreign = await check(
       {
         openDatabase: async () => {
           opened = true;
           return connect(db.url);
         },
-        migrationsDir: dir,
-        settings: DEFAULT_SETTINGS,
-        allowedRepository: REPOSITORY,
-        longTransactionSeconds: 1,
-        clock: systemClock,
-        metrics: noMetrics,
       },
+      { image: { uri: 'docker.io/library/postgres:17' }, source: 'ci' },
     ).catch((e) => e);
     expect(foreign.name).toBe(ErrorName.InvalidInput);
     expect(opened).toBe(false);
