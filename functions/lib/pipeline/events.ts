@@ -94,12 +94,17 @@ export function parseDeployEvent(value: unknown): DeployEvent {
   }
   if (event.image !== undefined)
     throw new InvalidInput('event.image belongs to action "start".', { field: 'event.image' });
+  const startedAt = optionalStringAt(event, 'startedAt', 'event', {
+    pattern: ISO_TIME,
+    what: 'an ISO 8601 UTC time like 2026-11-25T06:00:00.000Z',
+  });
   return {
     action: 'status',
     operationId: stringAt(event, 'operationId', 'event', {
       pattern: OPERATION_ID,
       what: 'an App Runner operation id',
     }),
+    ...(startedAt ? { startedAt } : {}),
     ...executionNameOf(event),
   };
 }
