@@ -80,6 +80,20 @@ describe('the built bundles (npm run build), as Lambda would load them', () => {
           OperationId: '17fe9f55-7e91-4097-b243-fcabbb69a4cf',
         },
       }),
+      'AppRunner.ListOperations': () => ({
+        body: {
+          OperationSummaryList: [
+            {
+              Id: '17fe9f55-7e91-4097-b243-fcabbb69a4cf',
+              Type: 'UPDATE_SERVICE',
+              Status: 'IN_PROGRESS',
+              TargetArn: SERVICE_ARN,
+              StartedAt: Date.now() / 1000 - 3600,
+              UpdatedAt: Date.now() / 1000 - 60,
+            },
+          ],
+        },
+      }),
     });
     env = {
       AWS_REGION: 'us-east-2',
@@ -143,6 +157,25 @@ describe('the built bundles (npm run build), as Lambda would load them', () => {
       ServiceArn: SERVICE_ARN,
       SourceConfiguration: { AutoDeploymentsEnabled: false },
     });
+  });
+
+  it('deploy fails DeploymentFailed on a poll once the deployment outlived DEPLOY_TIMEOUT', async () => {
+    const poll = {
+      action: 'status',
+      operationId: '17fe9f55-7e91-4097-b243-fcabbb69a4cf',
+      executionName: 'release-v42',
+    };
+    const deployEnv = { ...env, APP_RUNNER_SERVICE_ARN: SERVICE_ARN, DEPLOY_TIMEOUT: '45min' };
+    const startedLongAgo = new Date(Date.now() - 50 * 60_000).toISOString();
+    const startedJustNow = new Date(Date.now() - 60_000).toISOString();
+
+    const stuck = await invoke('deploy', { ...poll, startedAt: startedLongAgo }, deployEnv);
+    const young = await invoke('deploy', { ...poll, startedAt: startedJustNow }, deployEnv);
+
+    expect(stuck.error?.name).toBe('DeploymentFailed');
+    expect(stuck.error?.message).toContain('did not finish within 45 min');
+    expect(young.error).toBeUndefined();
+    expect(young.result).toMatchObject({ status: 'IN_PROGRESS', finished: false });
   });
 
   it('deploy with DEPLOY_DRY_RUN is a dry run that says what it would have deployed', async () => {

@@ -166,6 +166,21 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
     expect(await db.sql`select to_regclass('e') as e`).toEqual([{ e: null }]);
   });
 
+  it('retries a throttled deployment poll instead of rolling back under a rollout that may succeed', async () => {
+    appRunner
+      .on(ListOperationsCommand)
+      .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }))
+      .resolves({ OperationSummaryList: [operation('op-7f3a', 'SUCCEEDED')] });
+
+    const { error, entered, retried } = await run(pipeline);
+
+    expect(error).toBeUndefined();
+    expect(retried).toContain('PollDeployment');
+    expect(entered).not.toContain('RollbackMigrations');
+    expect(entered.at(-1)).toBe('Released');
+    expect(await history()).toHaveLength(4);
+  });
+
   it('fails DatabaseUnreachable after its retries, having changed nothing', async () => {
     const closed = new URL(db.url);
     closed.port = '1';
