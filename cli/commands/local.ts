@@ -6,10 +6,13 @@ import { parse } from '../args.ts';
 import { withCliDatabase } from '../database.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { loadHandlers } from '../local/handlers.ts';
-import { startLocalExecution, TASK_BINDINGS } from '../local/stateMachine.ts';
+import { startLocalExecution } from '../local/stateMachine.ts';
 import { printJson } from '../output.ts';
 import { fromLocalEvent } from '../progress/events.ts';
 import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
+
+/** The Task states of a release's way forward: the ones `--fail-at` can fail. */
+const FORWARD_STATES = ['CheckConnectivity', 'PreflightDeploy', 'Migrate', 'Deploy', 'PollDeployment'];
 
 export const usage = `Usage: migration-pipeline local [--image URI] [--dir migrations] [--fail-at STATE] [--dry-run] [--json]
 
@@ -22,9 +25,7 @@ what it would have deployed.
 
   --image URI        the image to release (default ${'000000000000.dkr.ecr.us-east-1.amazonaws.com/app:local'})
   --dir DIR          the migrations folder (default migrations/)
-  --fail-at STATE    make ${Object.keys(TASK_BINDINGS)
-    .filter((s) => s !== 'RollbackMigrations')
-    .join(', ')} fail, to watch the rollback branch
+  --fail-at STATE    make ${FORWARD_STATES.join(', ')} fail, to watch the failure branch
   --dry-run          check connectivity and report the plan; change nothing
   --target T         apprunner (default) or ecs: the deploy target, as the DeployTarget parameter
 
@@ -32,7 +33,7 @@ Exit status: 0 the release succeeded, 1 it failed (the rollback branch ran), 2 b
 `;
 
 const DEFAULT_IMAGE = '000000000000.dkr.ecr.us-east-1.amazonaws.com/app:local';
-const FAILABLE = Object.keys(TASK_BINDINGS).filter((state) => state !== 'RollbackMigrations');
+const FAILABLE: readonly string[] = FORWARD_STATES;
 
 export async function localCommand(argv: string[], io: CliIo): Promise<number> {
   const { values } = parse(argv, {

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
+import { type PipelineInput, parsePipelineInput } from '../../functions/lib/contract/events.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { systemClock } from '../../functions/lib/migrations/types.ts';
-import { type PipelineInput, parsePipelineInput } from '../../functions/lib/pipeline/events.ts';
 import { consoleUrlFor, releaseExecutionName } from '../../functions/lib/release/executionName.ts';
 import { followExecution, startRelease } from '../../functions/lib/release/start.ts';
 import { parse } from '../args.ts';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { type PipelineFunction, TASK_CONTRACT } from '../../functions/lib/contract/states.ts';
 
 /** An execution event (StateEntered, StateRetried, ExecutionFailed...), as aws-local-stepfunctions logs it. */
 export type EventLog =
@@ -85,13 +86,16 @@ export interface LocalExecution {
   eventLogs: AsyncGenerator<EventLog>;
 }
 
-export const TASK_BINDINGS: Record<string, keyof Omit<LocalHandlers, 'notify'>> = {
-  CheckConnectivity: 'connectivityCheck',
-  Migrate: 'migrate',
-  Deploy: 'deploy',
-  PollDeployment: 'deploy',
-  RollbackMigrations: 'migrate',
+const HANDLER_OF: Record<PipelineFunction, keyof Omit<LocalHandlers, 'notify'>> = {
+  'connectivity-check': 'connectivityCheck',
+  migrate: 'migrate',
+  deploy: 'deploy',
 };
+
+/** Each Task state's handler, from the contract (the function each state calls). */
+export const TASK_BINDINGS: Record<string, keyof Omit<LocalHandlers, 'notify'>> = Object.fromEntries(
+  Object.entries(TASK_CONTRACT).map(([state, contract]) => [state, HANDLER_OF[contract.function]]),
+);
 
 const DEFAULT_TIMEOUTS_MS = { connectivityCheck: 120_000, migrate: 900_000, deploy: 60_000 };
 

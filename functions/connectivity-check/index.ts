@@ -1,16 +1,17 @@
-import { readAllowedRepository, readDatabaseConfig } from '../lib/config.ts';
+import { readAllowedRepository, readDatabaseConfig, readReleaseLifetime } from '../lib/config.ts';
+import { parseConnectivityEvent } from '../lib/contract/events.ts';
 import { bundledMigrationsDir, once, pipelineHandler } from '../lib/lambda.ts';
 import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
 import { checkConnectivity } from '../lib/pipeline/checkConnectivity.ts';
-import { parseConnectivityEvent } from '../lib/pipeline/events.ts';
 
 const config = once(() => ({
   database: readDatabaseConfig(process.env),
   allowedRepository: readAllowedRepository(process.env),
   settings: resolveSettings({}, process.env),
   longTransactionSeconds: Number(process.env.LONG_TRANSACTION_SECONDS ?? 60),
+  releaseLifetimeMs: readReleaseLifetime(process.env),
   migrationsDir: bundledMigrationsDir(import.meta.url, process.env),
 }));
 
@@ -18,7 +19,7 @@ const config = once(() => ({
 export const handler = pipelineHandler('connectivity-check', async (event, _context, metrics) => {
   const request = parseConnectivityEvent(event);
   const { database, ...rest } = config();
-  return checkConnectivity(request.input, {
+  return checkConnectivity(request, {
     ...rest,
     openDatabase: databaseConnector(database, 'migration-pipeline connectivity-check'),
     clock: systemClock,

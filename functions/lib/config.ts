@@ -34,6 +34,11 @@ export interface DeployConfig {
   allowedRepository: string;
   /** A deployment still unfinished after this long fails `DeploymentFailed` (the rollback branch runs). */
   deployTimeoutMs: number;
+  /**
+   * The roles the template lets the deploy function pass (PASSABLE_ROLE_ARNS); the preflight refuses a
+   * service that uses others. Undefined where no such list is set (the local run).
+   */
+  passableRoles: readonly string[] | undefined;
 }
 
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
@@ -41,6 +46,7 @@ const SERVICE_ARN = /^arn:aws[a-z-]*:apprunner:[a-z0-9-]+:\d{12}:service\/[^/]+\
 const REPOSITORY = /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9]+(?:[._/-][a-z0-9]+)*$/;
 const ECS_NAME =
   /^(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:(?:cluster|service)\/[A-Za-z0-9/_-]+|[A-Za-z0-9_-]{1,255})$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const CONTAINER_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 const TLS_MODES: readonly TlsMode[] = ['disable', 'require', 'verify-full'];
 
@@ -95,12 +101,27 @@ export function readAllowedRepository(env: Env): string {
   );
 }
 
+/** RELEASE_MAX_DURATION: the state machine's TimeoutSeconds (2 h), after which a dead release's turn expires. */
+export function readReleaseLifetime(env: Env): number {
+  return duration(env, 'RELEASE_MAX_DURATION', 2 * 3_600_000);
+}
+
 export function readDeployConfig(env: Env): DeployConfig {
   const allowedRepository = readAllowedRepository(env);
   const deployTimeoutMs = duration(env, 'DEPLOY_TIMEOUT', 45 * 60_000);
+  const passableRoles =
+    env.PASSABLE_ROLE_ARNS === undefined
+      ? undefined
+      : env.PASSABLE_ROLE_ARNS.split(',')
+          .map((role) => role.trim())
+          .filter(Boolean);
+  for (const role of passableRoles ?? []) {
+    if (!ROLE_ARN.test(role)) fail('PASSABLE_ROLE_ARNS', 'must list IAM role ARNs, separated by commas');
+  }
   // A dry run is asked for, never inferred: a stack with an empty service parameter must fail, not
   // "release" without deploying.
-  if (env.DEPLOY_DRY_RUN === 'true') return { target: undefined, allowedRepository, deployTimeoutMs };
+  if (env.DEPLOY_DRY_RUN === 'true')
+    return { target: undefined, allowedRepository, deployTimeoutMs, passableRoles };
   const kind = env.DEPLOY_TARGET || 'apprunner';
   if (kind === 'ecs') {
     return {
@@ -117,6 +138,7 @@ export function readDeployConfig(env: Env): DeployConfig {
       },
       allowedRepository,
       deployTimeoutMs,
+      passableRoles,
     };
   }
   if (kind !== 'apprunner') fail('DEPLOY_TARGET', 'must be apprunner or ecs');
@@ -126,7 +148,7 @@ export function readDeployConfig(env: Env): DeployConfig {
     SERVICE_ARN,
     'an App Runner service ARN (arn:aws:apprunner:<region>:<account>:service/<name>/<id>), or set DEPLOY_DRY_RUN=true',
   );
-  return { target: { kind: 'apprunner', serviceArn }, allowedRepository, deployTimeoutMs };
+  return { target: { kind: 'apprunner', serviceArn }, allowedRepository, deployTimeoutMs, passableRoles };
 }
 
 function required(env: Env, name: string, pattern: RegExp, what: string): string {

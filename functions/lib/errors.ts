@@ -23,6 +23,10 @@ export const ErrorName = {
   DeploymentFailed: 'DeploymentFailed',
   RollbackFailed: 'RollbackFailed',
   VerifyFailed: 'VerifyFailed',
+  ReleaseQueued: 'ReleaseQueued',
+  ReleaseSuperseded: 'ReleaseSuperseded',
+  RollbackRefused: 'RollbackRefused',
+  InternalError: 'InternalError',
 } as const;
 
 export type ErrorName = (typeof ErrorName)[keyof typeof ErrorName];
@@ -34,6 +38,7 @@ export const RETRYABLE_ERROR_NAMES: readonly ErrorName[] = [
   ErrorName.LockTimeout,
   ErrorName.ServiceBusy,
   ErrorName.SecretsUnreachable,
+  ErrorName.ReleaseQueued,
 ];
 
 /** Base of every named error. `name` is fixed per class; `context` carries typed details for logs and JSON. */
@@ -154,6 +159,29 @@ export class RollbackFailed extends PipelineError<
 
 export class VerifyFailed extends PipelineError<{ migration: string; differences: string[] }> {
   override readonly name = ErrorName.VerifyFailed;
+}
+
+/** Another release of this database holds the turn, or started earlier and waits: retried until its turn. */
+export class ReleaseQueued extends PipelineError<{ waitingFor?: string; ahead: string[] }> {
+  override readonly name = ErrorName.ReleaseQueued;
+}
+
+/** A later-started release went first (released, or took the turn after this one's expired): this one stops. */
+export class ReleaseSuperseded extends PipelineError<{ state: string; supersededBy?: string }> {
+  override readonly name = ErrorName.ReleaseSuperseded;
+}
+
+/** A later release took its turn after this one: reverting this release's migrations would pull the floor from under it. */
+export class RollbackRefused extends PipelineError<{ laterRelease: string }> {
+  override readonly name = ErrorName.RollbackRefused;
+}
+
+/**
+ * Anything thrown without a name of ours (a bug, a module that fails at import, an unforeseen
+ * PostgreSQL error): named so that the state machine catches it, carrying the original name.
+ */
+export class InternalError extends PipelineError<{ originalName: string }> {
+  override readonly name = ErrorName.InternalError;
 }
 
 /** Picks the documented fields off a PostgreSQL error, if it is one. */

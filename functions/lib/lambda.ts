@@ -6,7 +6,7 @@ import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import { PipelineError } from './errors.ts';
+import { InternalError, PipelineError } from './errors.ts';
 import type { Log } from './migrations/types.ts';
 import type { MetricsRecorder } from './pipeline/metrics.ts';
 
@@ -41,19 +41,30 @@ export function pipelineHandler<Result>(
     if (typeof executionName === 'string') logger.setCorrelationId(executionName.slice(0, 80));
     try {
       return await body(event, context, recorder);
-    } catch (error) {
-      // Named errors are the state machine's contract; their messages carry no secrets.
-      const name = error instanceof PipelineError ? error.name : 'UnexpectedError';
-      logger.error(`${functionName} failed: ${name}`, {
-        errorName: (error as Error).name,
-        errorMessage: (error as Error).message,
-        ...(error instanceof PipelineError ? { context: error.context } : {}),
+    } catch (caught) {
+      // Named errors are the state machine's contract; anything else gets the contract's InternalError,
+      // so that it is caught and notified rather than ending the execution unnamed.
+      const error = caught instanceof PipelineError ? caught : asInternalError(caught, functionName);
+      logger.error(`${functionName} failed: ${error.name}`, {
+        errorName: error.name,
+        errorMessage: error.message,
+        context: error.context,
       });
       throw error;
     }
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
+}
+
+function asInternalError(error: unknown, functionName: string): InternalError {
+  const original = error instanceof Error ? error : new Error(String(error));
+  return new InternalError(
+    `${functionName} failed unexpectedly (${original.name}: ${original.message.slice(0, 500)}). ` +
+      'This is a bug or an unforeseen condition: look at the function\'s log for this execution, and report it.',
+    { originalName: original.name },
+    { cause: error },
+  );
 }
 
 /** Reads the configuration on first use and keeps it: validated once per cold start, named errors on the first call. */

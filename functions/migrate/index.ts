@@ -1,9 +1,9 @@
 import { readDatabaseConfig } from '../lib/config.ts';
+import { parseMigrateEvent } from '../lib/contract/events.ts';
 import { bundledMigrationsDir, log, once, pipelineHandler } from '../lib/lambda.ts';
 import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
-import { parseMigrateEvent } from '../lib/pipeline/events.ts';
 import { runMigrateStep } from '../lib/pipeline/migrateStep.ts';
 
 const config = once(() => ({

@@ -1,6 +1,12 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { loadDefinition } from '../../cli/local/stateMachine.ts';
+import {
+  LAMBDA_SERVICE_ERRORS,
+  RUNTIME_ERRORS,
+  type PipelineFunction,
+  TASK_CONTRACT,
+} from '../../functions/lib/contract/states.ts';
 import { ErrorName, RETRYABLE_ERROR_NAMES } from '../../functions/lib/errors.ts';
 
 const validate = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => {
@@ -17,6 +23,8 @@ interface Retrier {
 interface State {
   Type: string;
   Resource?: string;
+  Parameters?: Record<string, unknown>;
+  Choices?: unknown[];
   Retry?: Retrier[];
   Catch?: { ErrorEquals: string[]; Next: string }[];
 }
@@ -31,36 +39,100 @@ const states = (definition as { States: Record<string, State> }).States;
 const lambdaTasks = Object.entries(states).filter(([, state]) =>
   state.Resource?.startsWith('arn:aws:lambda:'),
 );
-// AWS's recommended retrier (Step Functions best practices), plus throttling.
-const LAMBDA_SERVICE_ERRORS = [
-  'Lambda.ClientExecutionTimeoutException',
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-];
+
+const lint = createRequire(import.meta.url)('@wmfs/statelint') as () => {
+  validate(definition: unknown): string[];
+};
+
+const functionArn: Record<PipelineFunction, string> = {
+  'connectivity-check': 'mp-ConnectivityCheck-1A2B3C',
+  migrate: 'mp-Migrate-1A2B3C',
+  deploy: 'mp-Deploy-1A2B3C',
+};
+
+/** The error names a state's Retry and Catch list, ours only (not Lambda's service errors). */
+const retriedAt = (state: State) =>
+  (state.Retry ?? [])
+    .flatMap((r) => r.ErrorEquals)
+    .filter((name) => !name.startsWith('Lambda.') || name === 'Lambda.Unknown');
+const caughtAt = (state: State) => (state.Catch ?? []).flatMap((c) => c.ErrorEquals);
 
 describe('statemachine/pipeline.asl.json', () => {
-  it('is valid Amazon States Language', () => {
+  it('is valid Amazon States Language, to asl-validator and to statelint', () => {
     const result = validate(structuredClone(definition));
     expect(result.errorsText()).toBe('');
     expect(result.isValid).toBe(true);
+    expect(lint().validate(structuredClone(definition))).toEqual([]);
   });
 
-  it('retries exactly the retryable error names, and only names the code throws', () => {
-    const retried = new Set(
-      Object.values(states).flatMap((state) => (state.Retry ?? []).flatMap((r) => r.ErrorEquals)),
-    );
-    const ours = [...retried].filter((name) => !name.startsWith('Lambda.') && !name.startsWith('States.'));
+  it('has exactly the Lambda Task states of the contract, each calling its function with its literal fields', () => {
+    expect(lambdaTasks.map(([name]) => name).sort()).toEqual(Object.keys(TASK_CONTRACT).sort());
+    for (const [name, contract] of Object.entries(TASK_CONTRACT)) {
+      const state = states[name] as State;
+      expect(state.Resource, name).toContain(functionArn[contract.function]);
+      expect(state.Parameters, name).toMatchObject(contract.sends);
+    }
+  });
 
-    expect(ours.sort()).toEqual([...RETRYABLE_ERROR_NAMES].sort());
-    for (const name of ours) expect(Object.values(ErrorName)).toContain(name);
+  it('sends each function an event its schema accepts, built from the real context fields', () => {
+    const context = {
+      'Execution.Id': 'arn:aws:states:us-east-2:123456789012:execution:MigrationPipeline-3XyZ:release-v42',
+      'Execution.Name': 'release-v42',
+      'Execution.StartTime': '2026-11-25T06:00:00.000Z',
+    };
+    const data: Record<string, unknown> = {
+      $: { image: { uri: '123456789012.dkr.ecr.us-east-2.amazonaws.com/app:v1' }, source: 'ci' },
+      '$.image': { uri: '123456789012.dkr.ecr.us-east-2.amazonaws.com/app:v1' },
+      '$.deployment.operationId': 'op-1',
+      '$.deployment.startedAt': '2026-11-25T06:10:00.000Z',
+      '$.restore.operationId': 'op-2',
+      '$.restore.startedAt': '2026-11-25T06:20:00.000Z',
+      '$.preflight.previous': { image: '123456789012.dkr.ecr.us-east-2.amazonaws.com/app:v0' },
+    };
+    for (const [name, contract] of Object.entries(TASK_CONTRACT)) {
+      const parameters = (states[name] as State).Parameters ?? {};
+      const event = Object.fromEntries(
+        Object.entries(parameters).map(([key, value]) => {
+          if (!key.endsWith('.$')) return [key, value];
+          const path = String(value);
+          const resolved = path.startsWith('$$.')
+            ? context[path.slice(3) as keyof typeof context]
+            : data[path];
+          expect(resolved, `${name} ${key} ${path}`).toBeDefined();
+          return [key.slice(0, -2), resolved];
+        }),
+      );
+      const parsed = contract.event.safeParse(event);
+      expect(parsed.success ? [] : parsed.error.issues, name).toEqual([]);
+    }
+  });
+
+  it('retries and catches, per state, exactly the error names of the contract', () => {
+    for (const [name, contract] of Object.entries(TASK_CONTRACT)) {
+      const state = states[name] as State;
+      expect(retriedAt(state).sort(), `${name} retries`).toEqual([...contract.retried].sort());
+      expect(caughtAt(state).sort(), `${name} catches`).toEqual([...contract.caught].sort());
+      for (const uncaught of contract.leftForRedrive) expect(caughtAt(state), name).not.toContain(uncaught);
+    }
+  });
+
+  it('retries only retryable names the code throws, and every retryable name somewhere', () => {
+    const retried = new Set(lambdaTasks.flatMap(([, state]) => retriedAt(state)));
+    expect([...retried].sort()).toEqual([...RETRYABLE_ERROR_NAMES].sort());
+    for (const name of retried) expect(Object.values(ErrorName)).toContain(name);
+  });
+
+  it('names only errors of the contract, Lambda\'s runtime errors, or States.ALL', () => {
+    const known = new Set<string>([...Object.values(ErrorName), ...RUNTIME_ERRORS, 'States.ALL']);
+    for (const [name, state] of lambdaTasks) {
+      for (const error of [...retriedAt(state), ...caughtAt(state)]) expect(known, name).toContain(error);
+    }
   });
 
   it('retries the Lambda service errors AWS recommends on every Lambda task, with capped, jittered backoff', () => {
     for (const [name, state] of lambdaTasks) {
       const lambdaRetry = state.Retry?.find((r) => r.ErrorEquals.includes('Lambda.ServiceException'));
-      expect(lambdaRetry?.ErrorEquals, name).toEqual(LAMBDA_SERVICE_ERRORS);
+      expect(lambdaRetry?.ErrorEquals, name).toEqual([...LAMBDA_SERVICE_ERRORS]);
       for (const retrier of state.Retry ?? []) {
         expect(retrier.MaxDelaySeconds, name).toBeGreaterThan(0);
         expect(retrier.JitterStrategy, name).toBe('FULL');
@@ -68,40 +140,26 @@ describe('statemachine/pipeline.asl.json', () => {
     }
   });
 
-  it('sends every failure after the schema may have changed to the rollback branch, and none before', () => {
-    for (const name of ['Migrate', 'Deploy', 'PollDeployment']) {
-      expect(states[name]?.Catch).toEqual([
-        expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'RollbackMigrations' }),
+  it('restores the service before reverting migrations on any failure after the deployment started', () => {
+    for (const name of ['Deploy', 'PollDeployment']) {
+      expect(states[name]?.Catch, name).toEqual([
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'RestoreService' }),
       ]);
     }
-    expect(states.CheckConnectivity?.Catch?.[0]?.Next).toBe('NotifyFailure');
-    expect(states.RollbackMigrations?.Catch?.[0]?.Next).toBe('NotifyRollbackFailed');
-  });
-
-  it('leaves the retryable failures of CheckConnectivity and RollbackMigrations uncaught, so a redrive resumes them', () => {
-    for (const state of ['CheckConnectivity', 'RollbackMigrations']) {
-      const caught = (states[state]?.Catch ?? []).flatMap((c) => c.ErrorEquals);
-      expect(caught, state).not.toContain('States.ALL');
-      for (const name of RETRYABLE_ERROR_NAMES) expect(caught, `${state} ${name}`).not.toContain(name);
-      expect(caught, state).toEqual(
-        expect.arrayContaining(['ConfigurationInvalid', 'AuthenticationFailed', 'MigrationDrift']),
-      );
+    expect(states.Migrate?.Catch?.[0]?.Next).toBe('RollbackMigrations');
+    expect(states.RestoreFinished).toMatchObject({ Choices: [{ Next: 'RollbackMigrations' }] });
+    for (const name of ['RestoreService', 'PollRestore']) {
+      expect(states[name]?.Catch?.[0]?.Next, name).toBe('NotifyRollbackFailed');
     }
-    expect(states.CheckConnectivity?.Catch?.[0]?.ErrorEquals).toContain('InvalidInput');
-    expect(states.RollbackMigrations?.Catch?.[0]?.ErrorEquals).toContain('RollbackFailed');
   });
 
-  it('retries what waiting can fix where it can happen', () => {
-    const retriedAt = (state: string) => (states[state]?.Retry ?? []).flatMap((r) => r.ErrorEquals);
-    expect(retriedAt('CheckConnectivity')).toEqual(
-      expect.arrayContaining(['DatabaseUnreachable', 'SecretsUnreachable']),
-    );
-    expect(retriedAt('Migrate')).toEqual(
-      expect.arrayContaining(['MigrationLockBusy', 'LockTimeout', 'DatabaseUnreachable']),
-    );
-    expect(retriedAt('RollbackMigrations')).toEqual(
-      expect.arrayContaining(['MigrationLockBusy', 'LockTimeout', 'DatabaseUnreachable']),
-    );
-    expect(retriedAt('Deploy')).toContain('ServiceBusy');
+  it('bounds the Migrate loop with a pause and a count', () => {
+    expect(states.MigrationsDone).toMatchObject({
+      Choices: expect.arrayContaining([
+        expect.objectContaining({ Variable: '$.migrateLoop.rounds', Next: 'MigrateLoopExhausted' }),
+      ]),
+      Default: 'WaitBeforeMigrating',
+    });
+    expect(states.WaitBeforeMigrating).toMatchObject({ Type: 'Wait', Next: 'CountMigrateRound' });
   });
 });

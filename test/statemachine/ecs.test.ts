@@ -74,22 +74,25 @@ describe('the pipeline with DEPLOY_TARGET=ecs', () => {
       '002-b.mjs': sqlModule('create table b (id int)', 'drop table b'),
     });
     const pipeline = await loadPipeline(ecsEnv(dir));
-    // After the update, polls see the new deployment fail and the circuit breaker roll back.
+    // Preflight and deploy see the old deployment; the poll sees the new one fail and the circuit
+    // breaker roll back, which the restore follows until the old task definition is stable again.
+    const rollingBack = describeServices(
+      deployment(
+        OLD_DEPLOYMENT,
+        'PRIMARY',
+        'IN_PROGRESS',
+        TASK_DEFINITION_ARN,
+        `ECS deployment circuit breaker: rolling back to deploymentId ${OLD_DEPLOYMENT}.`,
+      ),
+      deployment(NEW_DEPLOYMENT, 'ACTIVE', 'FAILED', NEW_TASK_DEFINITION_ARN),
+    );
     ecs
       .on(DescribeServicesCommand)
       .resolvesOnce(describeServices(deployment(OLD_DEPLOYMENT, 'PRIMARY', 'COMPLETED', TASK_DEFINITION_ARN)))
-      .resolves(
-        describeServices(
-          deployment(
-            OLD_DEPLOYMENT,
-            'PRIMARY',
-            'IN_PROGRESS',
-            TASK_DEFINITION_ARN,
-            `ECS deployment circuit breaker: rolling back to deploymentId ${OLD_DEPLOYMENT}.`,
-          ),
-          deployment(NEW_DEPLOYMENT, 'ACTIVE', 'FAILED', NEW_TASK_DEFINITION_ARN),
-        ),
-      );
+      .resolvesOnce(describeServices(deployment(OLD_DEPLOYMENT, 'PRIMARY', 'COMPLETED', TASK_DEFINITION_ARN)))
+      .resolvesOnce(rollingBack)
+      .resolvesOnce(rollingBack)
+      .resolves(describeServices(deployment(OLD_DEPLOYMENT, 'PRIMARY', 'COMPLETED', TASK_DEFINITION_ARN)));
 
     const { error, entered } = await runExecution(pipeline.handlers, input);
 
@@ -100,10 +103,13 @@ describe('the pipeline with DEPLOY_TARGET=ecs', () => {
         'Deploy',
         'WaitForDeployment',
         'PollDeployment',
+        'RestoreService',
+        'PollRestore',
         'RollbackMigrations',
         'NotifyFailure',
       ]),
     );
+    expect(entered.indexOf('PollRestore')).toBeLessThan(entered.indexOf('RollbackMigrations'));
     expect(
       ecs.commandCalls(RegisterTaskDefinitionCommand)[0]?.args[0].input.containerDefinitions?.[0]?.image,
     ).toBe(`${REPOSITORY}@${DIGEST}`);
@@ -117,6 +123,7 @@ describe('the pipeline with DEPLOY_TARGET=ecs', () => {
     );
     ecs
       .on(DescribeServicesCommand)
+      .resolvesOnce(describeServices(deployment(OLD_DEPLOYMENT, 'PRIMARY', 'COMPLETED', TASK_DEFINITION_ARN)))
       .resolvesOnce(describeServices(deployment(OLD_DEPLOYMENT, 'PRIMARY', 'COMPLETED', TASK_DEFINITION_ARN)))
       .resolvesOnce(
         describeServices(

@@ -62,6 +62,8 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
     expect(entered).toEqual([
       'CheckConnectivity',
       'IsDryRun',
+      'PreflightDeploy',
+      'StartMigrating',
       'Migrate',
       'MigrationsDone',
       'Deploy',
@@ -72,6 +74,7 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
       'WaitForDeployment',
       'PollDeployment',
       'DeploymentFinished',
+      'EndReleaseReleased',
       'Released',
     ]);
     expect(output).toMatchObject({
@@ -138,7 +141,13 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
 
     expect(error?.name).toBe('MigrationFailed');
     expect(error?.message).toContain('003-c.mjs');
-    expect(entered.slice(-3)).toEqual(['RollbackMigrations', 'NotifyFailure', 'ReleaseFailed']);
+    expect(entered.slice(-5)).toEqual([
+      'RollbackMigrations',
+      'NotifyFailure',
+      'TookTurn',
+      'EndReleaseFailed',
+      'ReleaseFailed',
+    ]);
     const after = await snapshotSchema(db.sql, { ignoreTable: 'migration_pipeline_history' });
     expect(compareSnapshots(before, after).differences).toEqual([]);
     expect(await history()).toEqual([]);
@@ -207,7 +216,7 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
       const { error, entered, retried } = await run(pipeline, executionInput);
       expect(error?.name).toBe('InvalidInput');
       expect(retried).toEqual([]);
-      expect(entered).toEqual(['CheckConnectivity', 'NotifyFailure', 'ReleaseFailed']);
+      expect(entered).toEqual(['CheckConnectivity', 'NotifyFailure', 'TookTurn', 'ReleaseFailed']);
     }
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
     expect(await db.sql`select to_regclass('migration_pipeline_history') as t`).toEqual([{ t: null }]);

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SUBSTITUTIONS } from '../../cli/local/stateMachine.ts';
+import { parsePipelineInput } from '../../functions/lib/contract/events.ts';
 import { resolveImage } from '../../functions/lib/deploy/image.ts';
-import { parsePipelineInput } from '../../functions/lib/pipeline/events.ts';
 import { intrinsics, loadTemplate } from '../support/cloudformation.ts';
 
 const template = loadTemplate();

@@ -1,12 +1,13 @@
 import {
   type AppRunnerClient,
   DescribeServiceCommand,
+  type DescribeServiceCommandOutput,
   ListOperationsCommand,
   type OperationStatus,
   type OperationSummary,
   UpdateServiceCommand,
 } from '@aws-sdk/client-apprunner';
-import { DeploymentFailed, InvalidInput, ServiceBusy } from '../errors.ts';
+import { ConfigurationInvalid, DeploymentFailed, InvalidInput, ServiceBusy } from '../errors.ts';
 import type { ResolvedImage } from './image.ts';
 
 export interface DeploymentStarted {
@@ -34,17 +35,9 @@ export interface DeploymentStatus {
  */
 export async function startAppRunnerDeployment(
   client: AppRunnerClient,
-  { serviceArn, image }: { serviceArn: string; image: ResolvedImage },
+  { serviceArn, image }: { serviceArn: string; image: Pick<ResolvedImage, 'identifier'> },
 ): Promise<DeploymentStarted> {
-  const { Service: service } = await client.send(new DescribeServiceCommand({ ServiceArn: serviceArn }));
-  const source = service?.SourceConfiguration;
-  const current = source?.ImageRepository;
-  if (!service || !source || !current) {
-    throw new InvalidInput(
-      `App Runner service ${serviceArn} is not deployed from an image repository (it builds from source code); point the pipeline at an image-based service.`,
-      { field: 'APP_RUNNER_SERVICE_ARN' },
-    );
-  }
+  const { service, source, current } = await describeImageService(client, serviceArn);
   if (service.Status === 'OPERATION_IN_PROGRESS') {
     throw new ServiceBusy(
       `App Runner service ${service.ServiceName} has an operation in progress; the pipeline retries when it ends.`,
@@ -84,6 +77,56 @@ export async function startAppRunnerDeployment(
     }
     throw error;
   }
+}
+
+/**
+ * Before any migration runs: the service exists, deploys from an image repository, and passes only
+ * roles the deploy function may pass. Returns the image it runs now, which a failed release restores.
+ */
+export async function preflightAppRunner(
+  client: AppRunnerClient,
+  { serviceArn, passableRoles }: { serviceArn: string; passableRoles: readonly string[] | undefined },
+): Promise<{ image: string }> {
+  const { source, current } = await describeImageService(client, serviceArn);
+  const accessRole = source.AuthenticationConfiguration?.AccessRoleArn;
+  if (accessRole && passableRoles && !passableRoles.includes(accessRole)) {
+    throw new ConfigurationInvalid(
+      `App Runner service ${serviceArn} pulls its image with access role ${accessRole}, which the deploy function may not pass (it may pass ${passableRoles.join(', ') || 'none'}). Set the AppRunnerAccessRoleArn parameter to that role and deploy the stack again.`,
+      { variable: 'AppRunnerAccessRoleArn' },
+    );
+  }
+  if (!current.ImageIdentifier) {
+    throw new ConfigurationInvalid(`App Runner service ${serviceArn} names no image.`, {
+      variable: 'APP_RUNNER_SERVICE_ARN',
+    });
+  }
+  return { image: current.ImageIdentifier };
+}
+
+async function describeImageService(client: AppRunnerClient, serviceArn: string) {
+  let described: DescribeServiceCommandOutput;
+  try {
+    described = await client.send(new DescribeServiceCommand({ ServiceArn: serviceArn }));
+  } catch (error) {
+    if ((error as Error).name === 'ResourceNotFoundException') {
+      throw new ConfigurationInvalid(
+        `App Runner service ${serviceArn} does not exist in this account and Region; set AppRunnerServiceArn to the app's service and deploy the stack again.`,
+        { variable: 'APP_RUNNER_SERVICE_ARN' },
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  const service = described.Service;
+  const source = service?.SourceConfiguration;
+  const current = source?.ImageRepository;
+  if (!service || !source || !current) {
+    throw new ConfigurationInvalid(
+      `App Runner service ${serviceArn} is not deployed from an image repository (it builds from source code); point the pipeline at an image-based service.`,
+      { variable: 'APP_RUNNER_SERVICE_ARN' },
+    );
+  }
+  return { service, source, current };
 }
 
 const FAILED: ReadonlySet<OperationStatus> = new Set([

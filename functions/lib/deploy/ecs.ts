@@ -13,7 +13,7 @@ import {
   type TaskDefinition,
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
-import { DeploymentFailed, InvalidInput, ServiceBusy } from '../errors.ts';
+import { ConfigurationInvalid, DeploymentFailed, InvalidInput, ServiceBusy } from '../errors.ts';
 import type { DeploymentStarted, DeploymentStatus } from './appRunner.ts';
 import type { ResolvedImage } from './image.ts';
 
@@ -65,16 +65,9 @@ export async function startEcsDeployment(
     service: serviceName,
     containerName,
     image,
-  }: { cluster: string; service: string; containerName: string; image: ResolvedImage },
+  }: { cluster: string; service: string; containerName: string; image: Pick<ResolvedImage, 'identifier'> },
 ): Promise<DeploymentStarted> {
-  const service = await describeService(client, cluster, serviceName);
-  const controller = service.deploymentController?.type;
-  if (controller && controller !== 'ECS') {
-    throw new InvalidInput(
-      `ECS service ${serviceName} uses the ${controller} deployment controller, so its task definition changes only through ${controller === 'CODE_DEPLOY' ? 'a CodeDeploy deployment' : 'a new task set'}, which this pipeline does not drive; point the pipeline at a service with the ECS deployment controller.`,
-      { field: 'service' },
-    );
-  }
+  const service = await describeDeployableService(client, cluster, serviceName);
   const deployments = service.deployments ?? [];
   const rollingOut = deployments.find(
     (deployment) => rolloutState(deployment, deployments) === 'IN_PROGRESS',
@@ -86,6 +79,103 @@ export async function startEcsDeployment(
     );
   }
 
+  const { definition, container, tags } = await appContainer(client, service, serviceName, containerName);
+  const primary = deployments.find((deployment) => deployment.status === 'PRIMARY');
+  if (container.image === image.identifier && primary && rolloutState(primary, deployments) === 'COMPLETED') {
+    return { alreadyDeployed: true, image: image.identifier };
+  }
+
+  const registered = await client.send(
+    new RegisterTaskDefinitionCommand(registration(definition, tags, containerName, image)),
+  );
+  const taskDefinitionArn = registered.taskDefinition?.taskDefinitionArn;
+  return updateServiceTo(client, { cluster, serviceName, taskDefinitionArn, image: image.identifier });
+}
+
+/**
+ * Before any migration runs: the service is active and deployed by ECS itself, its task definition
+ * has the app's container, and its roles are ones the deploy function may pass. Returns the task
+ * definition it runs now, which a failed release restores.
+ */
+export async function preflightEcs(
+  client: ECSClient,
+  {
+    cluster,
+    service: serviceName,
+    containerName,
+    passableRoles,
+  }: {
+    cluster: string;
+    service: string;
+    containerName: string;
+    passableRoles: readonly string[] | undefined;
+  },
+): Promise<{ taskDefinition: string }> {
+  const service = await describeDeployableService(client, cluster, serviceName);
+  const { definition } = await appContainer(client, service, serviceName, containerName);
+  const roles = [definition.taskRoleArn, definition.executionRoleArn].filter(
+    (role): role is string => !!role,
+  );
+  const unpassable = passableRoles ? roles.filter((role) => !passableRoles.includes(role)) : [];
+  if (unpassable.length > 0) {
+    throw new ConfigurationInvalid(
+      `Task definition ${service.taskDefinition} uses role(s) ${unpassable.join(', ')}, which the deploy function may not pass to a new revision. Set EcsTaskRoleArn and EcsExecutionRoleArn to the task definition's roles and deploy the stack again.`,
+      { variable: 'EcsTaskRoleArn' },
+    );
+  }
+  return { taskDefinition: service.taskDefinition as string };
+}
+
+/**
+ * Puts the service back on the task definition it ran before the release (no new revision). Nothing
+ * to do when its completed PRIMARY deployment already runs it: the circuit breaker rolled it back.
+ */
+export async function restoreEcsTaskDefinition(
+  client: ECSClient,
+  {
+    cluster,
+    service: serviceName,
+    taskDefinition,
+  }: { cluster: string; service: string; taskDefinition: string },
+): Promise<DeploymentStarted> {
+  const service = await describeDeployableService(client, cluster, serviceName);
+  const deployments = service.deployments ?? [];
+  const primary = deployments.find((deployment) => deployment.status === 'PRIMARY');
+  if (primary?.taskDefinition === taskDefinition && rolloutState(primary, deployments) === 'COMPLETED') {
+    return { alreadyDeployed: true, image: taskDefinition };
+  }
+  const rollingOut = deployments.find(
+    (deployment) => rolloutState(deployment, deployments) === 'IN_PROGRESS',
+  );
+  if (rollingOut && primary?.taskDefinition === taskDefinition) {
+    // The circuit breaker is rolling back to it already: follow that deployment.
+    return { operationId: primary.id, alreadyDeployed: false, image: taskDefinition };
+  }
+  return updateServiceTo(client, {
+    cluster,
+    serviceName,
+    taskDefinitionArn: taskDefinition,
+    image: taskDefinition,
+  });
+}
+
+async function describeDeployableService(
+  client: ECSClient,
+  cluster: string,
+  serviceName: string,
+): Promise<Service> {
+  const service = await describeService(client, cluster, serviceName);
+  const controller = service.deploymentController?.type;
+  if (controller && controller !== 'ECS') {
+    throw new ConfigurationInvalid(
+      `ECS service ${serviceName} uses the ${controller} deployment controller, so its task definition changes only through ${controller === 'CODE_DEPLOY' ? 'a CodeDeploy deployment' : 'a new task set'}, which this pipeline does not drive; point the pipeline at a service with the ECS deployment controller.`,
+      { variable: 'ECS_SERVICE' },
+    );
+  }
+  return service;
+}
+
+async function appContainer(client: ECSClient, service: Service, serviceName: string, containerName: string) {
   const current = await client.send(
     new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition, include: ['TAGS'] }),
   );
@@ -95,21 +185,25 @@ export async function startEcsDeployment(
   if (!definition || !container) {
     const express =
       service.resourceManagementType === 'ECS' ? ' (an Express Mode service names it Main)' : '';
-    throw new InvalidInput(
+    throw new ConfigurationInvalid(
       `Task definition ${service.taskDefinition} of ECS service ${serviceName} has no container named ${containerName}; ` +
-        `its containers are ${containers.map((candidate) => candidate.name).join(', ') || 'none'}. Configure the name of the container that runs the app${express}.`,
-      { field: 'containerName' },
+        `its containers are ${containers.map((candidate) => candidate.name).join(', ') || 'none'}. Set EcsContainerName to the container that runs the app${express}.`,
+      { variable: 'ECS_CONTAINER_NAME' },
     );
   }
-  const primary = deployments.find((deployment) => deployment.status === 'PRIMARY');
-  if (container.image === image.identifier && primary && rolloutState(primary, deployments) === 'COMPLETED') {
-    return { alreadyDeployed: true, image: image.identifier };
-  }
+  return { definition, container, tags: current.tags };
+}
 
-  const registered = await client.send(
-    new RegisterTaskDefinitionCommand(registration(definition, current.tags, containerName, image)),
-  );
-  const taskDefinitionArn = registered.taskDefinition?.taskDefinitionArn;
+/** UpdateService to a task definition; the deployment it started is the PRIMARY one on that revision. */
+async function updateServiceTo(
+  client: ECSClient,
+  {
+    cluster,
+    serviceName,
+    taskDefinitionArn,
+    image,
+  }: { cluster: string; serviceName: string; taskDefinitionArn: string | undefined; image: string },
+): Promise<DeploymentStarted> {
   let updated: Service | undefined;
   try {
     ({ service: updated } = await client.send(
@@ -145,7 +239,7 @@ export async function startEcsDeployment(
       { service: serviceName },
     );
   }
-  return { operationId: started.id, alreadyDeployed: false, image: image.identifier };
+  return { operationId: started.id, alreadyDeployed: false, image };
 }
 
 /**
@@ -271,7 +365,7 @@ function registration(
   definition: TaskDefinition,
   tags: Tag[] | undefined,
   containerName: string,
-  image: ResolvedImage,
+  image: Pick<ResolvedImage, 'identifier'>,
 ): RegisterTaskDefinitionCommandInput {
   const copy: Partial<TaskDefinition> = { ...definition };
   for (const field of READ_ONLY) delete copy[field];

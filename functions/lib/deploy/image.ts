@@ -1,5 +1,5 @@
+import type { ImageInput } from '../contract/events.ts';
 import { InvalidInput } from '../errors.ts';
-import type { ImageInput } from '../pipeline/events.ts';
 
 /** An image of the allowed repository, pinned as exactly as the input allows. */
 export interface ResolvedImage {

@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres';
+import type { ConnectivityEvent } from '../contract/events.ts';
 import { resolveImage } from '../deploy/image.ts';
 import type { BlockingSession } from '../errors.ts';
 import { findLockHolder, migrationLockKey } from '../migrations/advisoryLock.ts';
@@ -9,7 +10,7 @@ import { findLongTransactions } from '../migrations/lockRetry.ts';
 import { checkHistory, pendingMigrations } from '../migrations/plan.ts';
 import type { EngineSettings } from '../migrations/settings.ts';
 import type { Clock } from '../migrations/types.ts';
-import type { PipelineInput } from './events.ts';
+import { queueTableFor, takeTurn } from '../queue/releaseQueue.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
 export interface ConnectivityReport {
@@ -32,6 +33,8 @@ export interface ConnectivityReport {
   /** Sessions with a transaction open longer than the threshold: DDL would queue behind them. */
   longTransactions: BlockingSession[];
   invalidIndexes: string[];
+  /** When this release took its turn in the release queue (absent in a dry run, which does not queue). */
+  turnTakenAt?: string | null;
 }
 
 export interface ConnectivityDependencies {
@@ -40,6 +43,8 @@ export interface ConnectivityDependencies {
   settings: EngineSettings;
   allowedRepository: string;
   longTransactionSeconds: number;
+  /** How long an execution can live (the state machine's TimeoutSeconds): a dead release's turn expires after it. */
+  releaseLifetimeMs: number;
   clock: Clock;
   metrics: MetricsRecorder;
 }
@@ -50,9 +55,10 @@ export interface ConnectivityDependencies {
  * step changes anything.
  */
 export async function checkConnectivity(
-  input: PipelineInput,
+  event: ConnectivityEvent,
   deps: ConnectivityDependencies,
 ): Promise<ConnectivityReport> {
+  const { input } = event;
   const image = resolveImage(input.image, deps.allowedRepository);
   const files = await listMigrationFiles(deps.migrationsDir);
   const started = deps.clock.now();
@@ -87,6 +93,23 @@ export async function checkConnectivity(
       ? undefined
       : await findLockHolder(sql, migrationLockKey(deps.settings.historyTable));
     deps.metrics.milliseconds('ConnectivityLatency', latencyMs);
+    const longTransactions = await findLongTransactions(sql, deps.longTransactionSeconds);
+    const invalid = await invalidIndexes(sql);
+    // Last, once everything else passed: a release that holds the turn is one that can go ahead.
+    // A dry run changes nothing, so it does not queue.
+    const turn = input.dryRun
+      ? undefined
+      : await takeTurn(
+          sql,
+          queueTableFor(deps.settings.historyTable),
+          {
+            executionId: event.executionId,
+            executionName: event.executionName ?? event.executionId.split(':').at(-1) ?? event.executionId,
+            startedAt: new Date(event.startedAt),
+            image: image.identifier,
+          },
+          { lifetimeMs: deps.releaseLifetimeMs },
+        );
     return {
       ...(server as NonNullable<typeof server>),
       connectMs,
@@ -96,8 +119,9 @@ export async function checkConnectivity(
       image: image.identifier,
       lockFree: holder === undefined,
       ...(holder ? { lockHolderPid: holder.pid } : {}),
-      longTransactions: await findLongTransactions(sql, deps.longTransactionSeconds),
-      invalidIndexes: await invalidIndexes(sql),
+      longTransactions,
+      invalidIndexes: invalid,
+      ...(turn ? { turnTakenAt: turn.turnAt?.toISOString() ?? null } : {}),
     };
   } finally {
     await sql.end({ timeout: 5 });

@@ -1,17 +1,24 @@
 import type { AppRunnerClient } from '@aws-sdk/client-apprunner';
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { DeployConfig } from '../config.ts';
+import type { DeployEvent, PreviousDeployment } from '../contract/events.ts';
 import {
   type DeploymentStarted,
   type DeploymentStatus,
   getAppRunnerOperationStatus,
+  preflightAppRunner,
   startAppRunnerDeployment,
 } from '../deploy/appRunner.ts';
-import { type EcsDeploymentStatus, getEcsDeploymentStatus, startEcsDeployment } from '../deploy/ecs.ts';
+import {
+  type EcsDeploymentStatus,
+  getEcsDeploymentStatus,
+  preflightEcs,
+  restoreEcsTaskDefinition,
+  startEcsDeployment,
+} from '../deploy/ecs.ts';
 import { resolveImage } from '../deploy/image.ts';
 import { ConfigurationInvalid, DeploymentFailed, ServiceBusy } from '../errors.ts';
 import type { Clock, Log } from '../migrations/types.ts';
-import type { DeployEvent } from './events.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
 /** What `start` returns when no service is configured: what would have been deployed, and that nothing was. */
@@ -79,37 +86,106 @@ async function retryableOnTransientErrors<T>(service: string, call: () => Promis
   }
 }
 
+/** What the preflight found the service running: what a failed release puts back. */
+export interface PreflightResult {
+  /** Dry run: no service configured, so nothing will be deployed and nothing restored. */
+  dryRun?: true;
+  previous: PreviousDeployment;
+}
+
+type DeployStepResult =
+  | PreflightResult
+  | DeploymentStarted
+  | DryRunDeployment
+  | DeploymentStatus
+  | EcsDeploymentStatus;
+
 /**
+ * `preflight` checks the deploy target before any migration runs and records what it runs now;
  * `start` puts the exact image on the service (App Runner, or ECS with DEPLOY_TARGET=ecs); `status`
- * reports the deployment on each poll. The state machine is the same for both.
+ * reports a deployment on each poll; `restore` puts the service back on what the preflight recorded.
+ * The state machine is the same for both targets.
  */
-export async function runDeployStep(
-  event: DeployEvent,
-  deps: DeployDependencies,
-): Promise<DeploymentStarted | DryRunDeployment | DeploymentStatus | EcsDeploymentStatus> {
+export async function runDeployStep(event: DeployEvent, deps: DeployDependencies): Promise<DeployStepResult> {
   const { target } = deps.config;
-  if (event.action === 'start') {
-    const image = resolveImage(event.image, deps.config.allowedRepository);
-    if (!target) {
-      const message = `Dry run: no service is configured (APP_RUNNER_SERVICE_ARN, or ECS_CLUSTER and ECS_SERVICE with DEPLOY_TARGET=ecs), so ${image.identifier} was not deployed.`;
-      deps.log.info(message);
-      deps.metrics.count('DeploymentsStarted', 0);
-      return { dryRun: true, alreadyDeployed: false, image: image.identifier, message };
+  const serviceLabel = target?.kind === 'ecs' ? 'ECS' : 'App Runner';
+  switch (event.action) {
+    case 'preflight': {
+      resolveImage(event.image, deps.config.allowedRepository);
+      if (!target) return { dryRun: true, previous: {} };
+      const { passableRoles } = deps.config;
+      const previous = await retryableOnTransientErrors<PreviousDeployment>(serviceLabel, () =>
+        target.kind === 'ecs'
+          ? preflightEcs(deps.ecs, { ...target, passableRoles })
+          : preflightAppRunner(deps.appRunner, { serviceArn: target.serviceArn, passableRoles }),
+      );
+      deps.log.info('Deploy target checked', { previous });
+      return { previous };
     }
-    const started = await retryableOnTransientErrors(target.kind === 'ecs' ? 'ECS' : 'App Runner', () =>
-      target.kind === 'ecs'
-        ? startEcsDeployment(deps.ecs, { ...target, image })
-        : startAppRunnerDeployment(deps.appRunner, { serviceArn: target.serviceArn, image }),
-    );
-    deps.metrics.count('DeploymentsStarted', started.alreadyDeployed ? 0 : 1);
-    deps.log.info(started.alreadyDeployed ? 'The service already runs this image' : 'Deployment started', {
-      ...started,
-    });
-    // When it started, so that the polls can give up on a deployment that never finishes.
-    return started.operationId
-      ? { ...started, startedAt: new Date(deps.clock.now()).toISOString() }
-      : started;
+    case 'start': {
+      const image = resolveImage(event.image, deps.config.allowedRepository);
+      if (!target) {
+        const message = `Dry run: no service is configured (APP_RUNNER_SERVICE_ARN, or ECS_CLUSTER and ECS_SERVICE with DEPLOY_TARGET=ecs), so ${image.identifier} was not deployed.`;
+        deps.log.info(message);
+        deps.metrics.count('DeploymentsStarted', 0);
+        return { dryRun: true, alreadyDeployed: false, image: image.identifier, message };
+      }
+      const started = await retryableOnTransientErrors(serviceLabel, () =>
+        target.kind === 'ecs'
+          ? startEcsDeployment(deps.ecs, { ...target, image })
+          : startAppRunnerDeployment(deps.appRunner, { serviceArn: target.serviceArn, image }),
+      );
+      deps.metrics.count('DeploymentsStarted', started.alreadyDeployed ? 0 : 1);
+      deps.log.info(started.alreadyDeployed ? 'The service already runs this image' : 'Deployment started', {
+        ...started,
+      });
+      return withStartTime(started, deps.clock);
+    }
+    case 'restore': {
+      if (!target) return { alreadyDeployed: true, image: 'nothing (dry run)' };
+      const { previous } = event;
+      const restored = await retryableOnTransientErrors(serviceLabel, () => {
+        if (target.kind === 'ecs') {
+          if (!previous.taskDefinition) throw nothingToRestore('task definition');
+          return restoreEcsTaskDefinition(deps.ecs, { ...target, taskDefinition: previous.taskDefinition });
+        }
+        if (!previous.image) throw nothingToRestore('image');
+        return startAppRunnerDeployment(deps.appRunner, {
+          serviceArn: target.serviceArn,
+          image: { identifier: previous.image },
+        });
+      });
+      deps.metrics.count('ServicesRestored', restored.alreadyDeployed ? 0 : 1);
+      deps.log.info(
+        restored.alreadyDeployed
+          ? 'The service already runs what it ran before the release'
+          : 'Restoring the service',
+        { ...restored },
+      );
+      return withStartTime(restored, deps.clock);
+    }
+    case 'status':
+      return pollDeployment(event, target, deps);
   }
+}
+
+function nothingToRestore(what: string): ConfigurationInvalid {
+  return new ConfigurationInvalid(
+    `The preflight recorded no ${what} to restore (the deploy target changed since?); the service is left as it is and the migrations are not reverted. Check the service by hand.`,
+    { variable: 'DEPLOY_TARGET' },
+  );
+}
+
+/** When a deployment started, so that the polls can give up on one that never finishes. */
+function withStartTime(started: DeploymentStarted, clock: Clock): DeploymentStarted {
+  return started.operationId ? { ...started, startedAt: new Date(clock.now()).toISOString() } : started;
+}
+
+async function pollDeployment(
+  event: Extract<DeployEvent, { action: 'status' }>,
+  target: DeployConfig['target'],
+  deps: DeployDependencies,
+): Promise<DeploymentStatus | EcsDeploymentStatus> {
   if (!target) {
     throw new ConfigurationInvalid(
       'A deployment status was asked for, but no service is configured to deploy to.',
@@ -134,13 +210,13 @@ export async function runDeployStep(
           }),
   );
   // Bounded: a deployment that never finishes (an ECS service without the circuit breaker keeps a bad
-  // image IN_PROGRESS) must end in the rollback branch, not in the execution's own timeout, which
+  // image IN_PROGRESS) must end in the failure branch, not in the execution's own timeout, which
   // nothing can catch and which would leave the migrations applied.
   const elapsedMs = event.startedAt ? deps.clock.now() - Date.parse(event.startedAt) : 0;
   if (!status.finished && elapsedMs > deps.config.deployTimeoutMs) {
     throw new DeploymentFailed(
       `Deployment ${event.operationId} did not finish within ${Math.round(deps.config.deployTimeoutMs / 60_000)} min (still ${status.status}); ` +
-        "the release's migrations are reverted. Look at the service's deployment, and enable the ECS deployment circuit breaker.",
+        "the service is put back on what it ran before, then the release's migrations are reverted. Look at the service's deployment, and enable the ECS deployment circuit breaker.",
       {
         service: target.kind === 'ecs' ? target.service : target.serviceArn,
         operationId: event.operationId,

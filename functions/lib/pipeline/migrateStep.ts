@@ -1,8 +1,9 @@
 import type { Sql } from 'postgres';
+import type { MigrateEvent, ReleaseOutcome } from '../contract/events.ts';
 import { type DownResult, migrateDown, migrateUp, type UpResult } from '../migrations/engine.ts';
 import type { EngineSettings } from '../migrations/settings.ts';
 import type { Clock, Log } from '../migrations/types.ts';
-import type { MigrateEvent } from './events.ts';
+import { assertRollbackSafe, assertTurn, endTurn, queueTableFor } from '../queue/releaseQueue.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
 /** `up`'s result, as the state machine sees it (the run id is the execution's own). */
@@ -10,6 +11,12 @@ export type MigrateUpResult = Omit<UpResult, 'runId'>;
 
 /** `rollback`'s result. */
 export type RollbackResult = Omit<DownResult, 'runId'>;
+
+/** `end`'s result: the release's entry in the queue as it ended (none for a release that never queued). */
+export interface EndResult {
+  outcome: ReleaseOutcome;
+  state: string | null;
+}
 
 export interface MigrateDependencies {
   openDatabase: () => Promise<Sql>;
@@ -23,14 +30,16 @@ export interface MigrateDependencies {
 }
 
 /**
- * `up` applies what is pending within the time left; `rollback` reverts exactly what this execution
- * (the run id) applied, newest first. Both are safe to repeat: a re-run finds nothing left to do.
+ * `up` applies what is pending within the time left, while the release holds its turn; `rollback`
+ * reverts exactly what this execution (the run id) applied, newest first, unless a later release took
+ * its turn since; `end` records how the release ended, passing the turn on. All are safe to repeat.
  */
 export async function runMigrateStep(
   event: MigrateEvent,
   deps: MigrateDependencies,
-): Promise<MigrateUpResult | RollbackResult> {
+): Promise<MigrateUpResult | RollbackResult | EndResult> {
   const sql = await deps.openDatabase();
+  const queueTable = queueTableFor(deps.settings.historyTable);
   const common = {
     database: sql,
     migrationsDir: deps.migrationsDir,
@@ -45,7 +54,13 @@ export async function runMigrateStep(
     onLockRetry: () => deps.metrics.count('LockTimeoutRetries'),
   };
   try {
+    if (event.action === 'end') {
+      const entry = await endTurn(sql, queueTable, event.runId, event.outcome);
+      deps.log.info('Release ended', { outcome: event.outcome, state: entry?.state });
+      return { outcome: event.outcome, state: entry?.state ?? null };
+    }
     if (event.action === 'up') {
+      await assertTurn(sql, queueTable, event.runId);
       const { applied, pending, done, appliedByRun, fromVersion, toVersion } = await migrateUp({
         ...common,
         deadline: deps.deadline,
@@ -53,6 +68,7 @@ export async function runMigrateStep(
       deps.metrics.count('MigrationsPending', pending.length);
       return { applied, pending, done, appliedByRun, fromVersion, toVersion };
     }
+    await assertRollbackSafe(sql, queueTable, event.runId);
     const { reverted, fromVersion, toVersion } = await migrateDown({ ...common, revertRun: event.runId });
     deps.metrics.count('RollbacksRun');
     return { reverted, fromVersion, toVersion };

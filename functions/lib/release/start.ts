@@ -5,9 +5,9 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import type { PipelineInput } from '../contract/events.ts';
 import { InvalidInput } from '../errors.ts';
 import type { Clock } from '../migrations/types.ts';
-import type { PipelineInput } from '../pipeline/events.ts';
 import { executionArnFor } from './executionName.ts';
 import { HistoryTranslator, readHistorySince } from './history.ts';
 import type { ProgressEvent } from './progressEvents.ts';

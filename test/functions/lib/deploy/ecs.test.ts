@@ -125,7 +125,7 @@ describe('deploying to ECS', () => {
     expect(ecsMock.commandCalls(UpdateServiceCommand)).toHaveLength(0);
   });
 
-  it('fails InvalidInput naming the containers there are when the container is not in the task definition', async () => {
+  it('fails ConfigurationInvalid naming the containers there are when the container is not in the task definition', async () => {
     ecsMock
       .on(DescribeServicesCommand)
       .resolves(describeServices(deployment(OLD_DEPLOYMENT, 'PRIMARY', 'COMPLETED', TASK_DEFINITION_ARN)));
@@ -133,8 +133,8 @@ describe('deploying to ECS', () => {
 
     const error = await startEcsDeployment(client, { ...target, containerName: 'web' }).catch((e) => e);
 
-    expect(error.name).toBe(ErrorName.InvalidInput);
-    expect(error.context).toEqual({ field: 'containerName' });
+    expect(error.name).toBe(ErrorName.ConfigurationInvalid);
+    expect(error.context).toEqual({ variable: 'ECS_CONTAINER_NAME' });
     expect(error.message).toContain('its containers are app, otel-collector');
     expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand)).toHaveLength(0);
   });

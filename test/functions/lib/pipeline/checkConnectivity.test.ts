@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PipelineInput } from '../../../../functions/lib/contract/events.ts';
 import { connect } from '../../../../functions/lib/db/connection.ts';
 import { ErrorName } from '../../../../functions/lib/errors.ts';
 import { migrationLockKey } from '../../../../functions/lib/migrations/advisoryLock.ts';
 import { DEFAULT_SETTINGS, migrateUp, systemClock } from '../../../../functions/lib/migrations/index.ts';
 import { checkConnectivity } from '../../../../functions/lib/pipeline/checkConnectivity.ts';
-import type { PipelineInput } from '../../../../functions/lib/pipeline/events.ts';
 import { noMetrics } from '../../../../functions/lib/pipeline/metrics.ts';
 import { DIGEST, REPOSITORY } from '../../../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
@@ -29,16 +29,24 @@ describe('the connectivity check', () => {
   });
 
   const check = (overrides = {}, checkedInput: PipelineInput = input) =>
-    checkConnectivity(checkedInput, {
-      openDatabase: () => connect(db.url),
-      migrationsDir: dir,
-      settings: DEFAULT_SETTINGS,
-      allowedRepository: REPOSITORY,
-      longTransactionSeconds: 1,
-      clock: systemClock,
-      metrics: noMetrics,
-      ...overrides,
-    });
+    checkConnectivity(
+      {
+        input: checkedInput,
+        executionId: 'arn:aws:states:us-east-2:123456789012:execution:MigrationPipeline-3XyZ:release-v42',
+        startedAt: new Date().toISOString(),
+      },
+      {
+        openDatabase: () => connect(db.url),
+        migrationsDir: dir,
+        settings: DEFAULT_SETTINGS,
+        allowedRepository: REPOSITORY,
+        longTransactionSeconds: 1,
+        releaseLifetimeMs: 7_200_000,
+        clock: systemClock,
+        metrics: noMetrics,
+        ...overrides,
+      },
+    );
 
   it('reports the server, what is applied and pending, and the image it would deploy', async () => {
     await migrateUp({ database: db.url, migrationsDir: dir, to: '001-a' });

@@ -22,6 +22,7 @@ const deps = {
     target: { kind: 'apprunner' as const, serviceArn: SERVICE_ARN },
     allowedRepository: REPOSITORY,
     deployTimeoutMs: 45 * 60_000,
+    passableRoles: undefined,
   },
   clock: { now: () => now, sleep: async () => {} },
   log: silentLog,

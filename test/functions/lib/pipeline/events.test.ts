@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ErrorName } from '../../../../functions/lib/errors.ts';
 import {
   parseConnectivityEvent,
   parseDeployEvent,
   parseMigrateEvent,
   parsePipelineInput,
-} from '../../../../functions/lib/pipeline/events.ts';
+} from '../../../../functions/lib/contract/events.ts';
+import { ErrorName } from '../../../../functions/lib/errors.ts';
 
 const sample = (name: string) => JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
 
@@ -18,6 +18,9 @@ describe('the sample events in events/', () => {
     );
     expect(parseMigrateEvent(sample('migrate-up')).action).toBe('up');
     expect(parseMigrateEvent(sample('migrate-rollback')).action).toBe('rollback');
+    expect(parseMigrateEvent(sample('migrate-end'))).toMatchObject({ action: 'end', outcome: 'released' });
+    expect(parseDeployEvent(sample('deploy-preflight')).action).toBe('preflight');
+    expect(parseDeployEvent(sample('deploy-restore')).action).toBe('restore');
     expect(parseDeployEvent(sample('deploy-start')).action).toBe('start');
     expect(parseDeployEvent(sample('deploy-status'))).toMatchObject({
       action: 'status',

@@ -1,0 +1,162 @@
+import type * as z from 'zod/mini';
+import {
+  connectivityEventSchema,
+  deployEventSchema,
+  migrateEventSchema,
+  type ReleaseOutcome,
+} from '../contract/events.ts';
+import { type ErrorName, ErrorName as Names } from '../errors.ts';
+
+/**
+ * The contract between the Lambdas and the state machine, per Task state: which function it calls
+ * (and with which action), the schema of the event it sends, the error names its Retry retries and
+ * its Catch catches, and those deliberately left uncaught so that a redrive resumes the state.
+ * `statemachine/pipeline.asl.json` is tested against this table, state by state; the local run binds
+ * its Tasks from it; docs/operations.md describes it.
+ */
+
+export type PipelineFunction = 'connectivity-check' | 'migrate' | 'deploy';
+
+export interface TaskContract {
+  function: PipelineFunction;
+  /** Literal fields the state's Parameters send (the action, an outcome). */
+  sends: Readonly<Record<string, string>>;
+  event: z.ZodMiniType;
+  /** Retried with backoff: waiting may fix them. */
+  retried: readonly ErrorName[];
+  /** Caught after their retries, into the failure branch. */
+  caught: readonly (ErrorName | RuntimeErrorName | 'States.ALL')[];
+  /** Neither caught nor ignored: the execution fails in this state, and a redrive resumes it here. */
+  leftForRedrive: readonly ErrorName[];
+}
+
+/** What Lambda itself reports when the invocation, not our code, failed. Retried on every Task. */
+export const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ClientExecutionTimeoutException',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+] as const;
+
+/**
+ * Failures with no name of ours: the function timed out or crashed (`Sandbox.Timedout`,
+ * `Lambda.Unknown`), or the Task outlived its TimeoutSeconds (`States.Timeout`).
+ */
+export const RUNTIME_ERRORS = ['Sandbox.Timedout', 'Lambda.Unknown', 'States.Timeout'] as const;
+export type RuntimeErrorName = (typeof RUNTIME_ERRORS)[number];
+
+const CONNECTION_SETUP: readonly ErrorName[] = [
+  Names.ConfigurationInvalid,
+  Names.SecretInvalid,
+  Names.AuthenticationFailed,
+  Names.DatabaseNotFound,
+  Names.TlsError,
+];
+const HISTORY_PROBLEMS: readonly ErrorName[] = [
+  Names.MigrationDrift,
+  Names.MigrationMissing,
+  Names.MigrationOutOfOrder,
+];
+const DATABASE_WAITS: readonly ErrorName[] = [Names.DatabaseUnreachable, Names.SecretsUnreachable];
+const UNEXPECTED = [Names.InternalError, ...RUNTIME_ERRORS] as const;
+
+const endRelease = (outcome: ReleaseOutcome): TaskContract => ({
+  function: 'migrate',
+  sends: { action: 'end', outcome },
+  event: migrateEventSchema,
+  retried: DATABASE_WAITS,
+  // The release's outcome stands whatever happens here: its turn then ends when it expires.
+  caught: ['States.ALL'],
+  leftForRedrive: [],
+});
+
+export const TASK_CONTRACT = {
+  CheckConnectivity: {
+    function: 'connectivity-check',
+    sends: {},
+    event: connectivityEventSchema,
+    retried: [...DATABASE_WAITS, Names.ReleaseQueued],
+    caught: [
+      Names.InvalidInput,
+      ...CONNECTION_SETUP,
+      ...HISTORY_PROBLEMS,
+      Names.ReleaseQueued,
+      Names.ReleaseSuperseded,
+      ...UNEXPECTED,
+    ],
+    leftForRedrive: DATABASE_WAITS,
+  },
+  PreflightDeploy: {
+    function: 'deploy',
+    sends: { action: 'preflight' },
+    event: deployEventSchema,
+    retried: [Names.ServiceBusy],
+    // Nothing has changed yet: whatever fails, notify and stop.
+    caught: ['States.ALL'],
+    leftForRedrive: [],
+  },
+  Migrate: {
+    function: 'migrate',
+    sends: { action: 'up' },
+    event: migrateEventSchema,
+    retried: [Names.MigrationLockBusy, Names.LockTimeout, ...DATABASE_WAITS],
+    caught: ['States.ALL'],
+    leftForRedrive: [],
+  },
+  Deploy: {
+    function: 'deploy',
+    sends: { action: 'start' },
+    event: deployEventSchema,
+    retried: [Names.ServiceBusy],
+    caught: ['States.ALL'],
+    leftForRedrive: [],
+  },
+  PollDeployment: {
+    function: 'deploy',
+    sends: { action: 'status' },
+    event: deployEventSchema,
+    retried: [Names.ServiceBusy],
+    caught: ['States.ALL'],
+    leftForRedrive: [],
+  },
+  EndReleaseReleased: endRelease('released'),
+  RestoreService: {
+    function: 'deploy',
+    sends: { action: 'restore' },
+    event: deployEventSchema,
+    retried: [Names.ServiceBusy],
+    caught: ['States.ALL'],
+    leftForRedrive: [],
+  },
+  PollRestore: {
+    function: 'deploy',
+    sends: { action: 'status' },
+    event: deployEventSchema,
+    retried: [Names.ServiceBusy],
+    caught: ['States.ALL'],
+    leftForRedrive: [],
+  },
+  RollbackMigrations: {
+    function: 'migrate',
+    sends: { action: 'rollback' },
+    event: migrateEventSchema,
+    retried: [Names.MigrationLockBusy, Names.LockTimeout, ...DATABASE_WAITS],
+    caught: [
+      Names.RollbackRefused,
+      Names.RollbackFailed,
+      Names.MigrationFailed,
+      Names.MigrationLockBusy,
+      Names.LockTimeout,
+      ...CONNECTION_SETUP,
+      ...HISTORY_PROBLEMS,
+      Names.InvalidInput,
+      ...UNEXPECTED,
+    ],
+    leftForRedrive: DATABASE_WAITS,
+  },
+  EndReleaseFailed: endRelease('failed'),
+  EndReleaseRollbackFailed: endRelease('rollback_failed'),
+} satisfies Record<string, TaskContract>;
+
+export type TaskStateName = keyof typeof TASK_CONTRACT;
