@@ -61,7 +61,7 @@ function asInternalError(error: unknown, functionName: string): InternalError {
   const original = error instanceof Error ? error : new Error(String(error));
   return new InternalError(
     `${functionName} failed unexpectedly (${original.name}: ${original.message.slice(0, 500)}). ` +
-      'This is a bug or an unforeseen condition: look at the function\'s log for this execution, and report it.',
+      "This is a bug or an unforeseen condition: look at the function's log for this execution, and report it.",
     { originalName: original.name },
     { cause: error },
   );

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { loadDefinition } from '../../cli/local/stateMachine.ts';
 import {
   LAMBDA_SERVICE_ERRORS,
-  RUNTIME_ERRORS,
   type PipelineFunction,
+  RUNTIME_ERRORS,
   TASK_CONTRACT,
 } from '../../functions/lib/contract/states.ts';
 import { ErrorName, RETRYABLE_ERROR_NAMES } from '../../functions/lib/errors.ts';
@@ -122,7 +122,7 @@ describe('statemachine/pipeline.asl.json', () => {
     for (const name of retried) expect(Object.values(ErrorName)).toContain(name);
   });
 
-  it('names only errors of the contract, Lambda\'s runtime errors, or States.ALL', () => {
+  it("names only errors of the contract, Lambda's runtime errors, or States.ALL", () => {
     const known = new Set<string>([...Object.values(ErrorName), ...RUNTIME_ERRORS, 'States.ALL']);
     for (const [name, state] of lambdaTasks) {
       for (const error of [...retriedAt(state), ...caughtAt(state)]) expect(known, name).toContain(error);
