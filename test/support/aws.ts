@@ -96,3 +96,10 @@ export function operation(id: string, status: NonNullable<OperationSummary['Stat
     UpdatedAt: new Date('2026-11-24T10:04:12Z'),
   };
 }
+
+/** Credentials of AWS's documentation examples, for SDK clients pointed at a loopback fake. */
+export const FAKE_CREDENTIALS_ENV = {
+  AWS_REGION: REGION,
+  AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+  AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+};
