@@ -27,6 +27,7 @@ export const ErrorName = {
   ReleaseSuperseded: 'ReleaseSuperseded',
   RollbackRefused: 'RollbackRefused',
   InternalError: 'InternalError',
+  MigrationTimedOut: 'MigrationTimedOut',
 } as const;
 
 export type ErrorName = (typeof ErrorName)[keyof typeof ErrorName];
@@ -174,6 +175,14 @@ export class ReleaseSuperseded extends PipelineError<{ state: string; superseded
 /** A later release took its turn after this one: reverting this release's migrations would pull the floor from under it. */
 export class RollbackRefused extends PipelineError<{ laterRelease: string }> {
   override readonly name = ErrorName.RollbackRefused;
+}
+
+/**
+ * The invocation's time ran out with a migration still running: its session was terminated (its
+ * transaction rolled back, its locks and the migration lock released) before the function answered.
+ */
+export class MigrationTimedOut extends PipelineError<{ backendPid: number; secondsLeft: number }> {
+  override readonly name = ErrorName.MigrationTimedOut;
 }
 
 /**

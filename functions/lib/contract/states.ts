@@ -146,6 +146,7 @@ export const TASK_CONTRACT = {
       Names.RollbackRefused,
       Names.RollbackFailed,
       Names.MigrationFailed,
+      Names.MigrationTimedOut,
       Names.MigrationLockBusy,
       Names.LockTimeout,
       ...CONNECTION_SETUP,

@@ -8,7 +8,7 @@ import {
   PipelineError,
   postgresErrorFields,
 } from '../errors.ts';
-import { runInBatches } from './batches.ts';
+import { BatchesPaused, runInBatches } from './batches.ts';
 import type { MigrationFile } from './files.ts';
 import { recordApplied, removeApplied } from './history.ts';
 import { inTransactionWithLockRetries } from './lockRetry.ts';
@@ -27,6 +27,8 @@ export interface ApplyContext {
   clock: Clock;
   log: Log;
   onLockRetry?: (migration: string, attempt: number, lockTimeoutMs: number) => void;
+  /** Epoch ms after which `inBatches` starts no further batch (it pauses the migration instead). */
+  stopBatchesAfter?: number;
   /** Wraps the handle a migration's up/down receives: `check` watches each statement through it. */
   instrument?: (handle: Sql | TransactionSql, file: MigrationFile) => Sql | TransactionSql;
 }
@@ -51,7 +53,13 @@ export async function applyMigration(
     name: file.name,
     log,
     inBatches: (batch, options = {}) =>
-      runInBatches(handle, batch, options, { label: file.name, settings, clock, log }),
+      runInBatches(handle, batch, options, {
+        label: file.name,
+        settings,
+        clock,
+        log,
+        stopAfter: context.stopBatchesAfter,
+      }),
   });
   const record = (tx: Sql | TransactionSql, durationMs: number) =>
     direction === 'up'
@@ -105,6 +113,7 @@ export async function applyMigration(
     await sql.unsafe(`set lock_timeout = '${timeout}ms'; set statement_timeout = '${timeout}ms'`);
     await run(context.instrument?.(sql, file) ?? sql, contextFor(sql));
   } catch (error) {
+    if (error instanceof BatchesPaused) throw error;
     const leftInvalid = (await invalidIndexes(sql).catch(() => [])).filter(
       (name) => !invalidBefore.has(name),
     );

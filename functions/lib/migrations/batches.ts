@@ -13,6 +13,14 @@ export interface BatchOptions {
   maxBatches?: number;
 }
 
+/**
+ * Thrown between batches when the invocation's time is short: the migration is not recorded, and the
+ * next invocation runs it again, its batch function picking up the rows still to do.
+ */
+export class BatchesPaused extends Error {
+  override readonly name = 'BatchesPaused';
+}
+
 export interface BatchResult {
   batches: number;
   rows: number;
@@ -27,7 +35,20 @@ export async function runInBatches(
   sql: Sql | TransactionSql,
   batch: (tx: TransactionSql, batchSize: number) => Promise<number>,
   options: BatchOptions,
-  { label, settings, clock, log }: { label: string; settings: EngineSettings; clock: Clock; log: Log },
+  {
+    label,
+    settings,
+    clock,
+    log,
+    stopAfter,
+  }: {
+    label: string;
+    settings: EngineSettings;
+    clock: Clock;
+    log: Log;
+    /** Epoch ms after which no further batch starts (the invocation's deadline less its margin). */
+    stopAfter?: number;
+  },
 ): Promise<BatchResult> {
   if (!('begin' in sql)) {
     throw new InvalidInput(
@@ -55,6 +76,10 @@ export async function runInBatches(
     result.batches++;
     result.rows += rows;
     log.info(`${label}: batch ${result.batches} changed ${rows} rows (${result.rows} so far)`, { ...result });
+    if (stopAfter !== undefined && clock.now() > stopAfter) {
+      log.info(`${label}: pausing after batch ${result.batches}; the next invocation resumes`, { ...result });
+      throw new BatchesPaused(`${label}: paused after ${result.batches} batches for the next invocation.`);
+    }
     if (options.pauseMs) await clock.sleep(options.pauseMs);
   }
   return result;

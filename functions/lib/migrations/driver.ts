@@ -5,6 +5,7 @@ import { connect } from '../db/connection.ts';
 import { InvalidInput, RollbackFailed } from '../errors.ts';
 import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './advisoryLock.ts';
 import { type ApplyContext, applyMigration, type Direction } from './apply.ts';
+import { BatchesPaused } from './batches.ts';
 import { checksumOf, listMigrationFiles, loadMigration, type MigrationFile } from './files.ts';
 import { type AppliedMigration, ensureHistoryTable, readHistory } from './history.ts';
 import { checkHistory } from './plan.ts';
@@ -99,6 +100,9 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
         log,
         onLockRetry: options.onLockRetry,
         instrument: options.instrument,
+        ...(options.deadline !== undefined
+          ? { stopBatchesAfter: options.deadline - settings.deadlineMarginMs }
+          : {}),
       };
       const done: string[] = [];
       for (const leyFile of files) {
@@ -130,6 +134,7 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
           done.push(file.name);
           options.onMigrated?.({ name: file.name, direction: method, durationMs });
         } catch (error) {
+          if (error instanceof BatchesPaused) return;
           if (
             method === 'up' ||
             (error as Error).name === 'LockTimeout' ||

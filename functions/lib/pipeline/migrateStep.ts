@@ -4,6 +4,7 @@ import { type DownResult, migrateDown, migrateUp, type UpResult } from '../migra
 import type { EngineSettings } from '../migrations/settings.ts';
 import type { Clock, Log } from '../migrations/types.ts';
 import { assertRollbackSafe, assertTurn, endTurn, queueTableFor } from '../queue/releaseQueue.ts';
+import { assertSettingsFitInvocation, boundSession, withHardDeadline } from './hardDeadline.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
 /** `up`'s result, as the state machine sees it (the run id is the execution's own). */
@@ -38,6 +39,7 @@ export async function runMigrateStep(
   event: MigrateEvent,
   deps: MigrateDependencies,
 ): Promise<MigrateUpResult | RollbackResult | EndResult> {
+  if (event.action === 'up') assertSettingsFitInvocation(deps.settings, deps.deadline, deps.clock);
   const sql = await deps.openDatabase();
   const queueTable = queueTableFor(deps.settings.historyTable);
   const common = {
@@ -59,17 +61,20 @@ export async function runMigrateStep(
       deps.log.info('Release ended', { outcome: event.outcome, state: entry?.state });
       return { outcome: event.outcome, state: entry?.state ?? null };
     }
+    await boundSession(sql, deps.deadline, deps.clock);
+    const bounded = <T>(start: () => Promise<T>) => withHardDeadline(start, { sql, ...deps });
     if (event.action === 'up') {
       await assertTurn(sql, queueTable, event.runId);
-      const { applied, pending, done, appliedByRun, fromVersion, toVersion } = await migrateUp({
-        ...common,
-        deadline: deps.deadline,
-      });
+      const { applied, pending, done, appliedByRun, fromVersion, toVersion } = await bounded(() =>
+        migrateUp({ ...common, deadline: deps.deadline }),
+      );
       deps.metrics.count('MigrationsPending', pending.length);
       return { applied, pending, done, appliedByRun, fromVersion, toVersion };
     }
     await assertRollbackSafe(sql, queueTable, event.runId);
-    const { reverted, fromVersion, toVersion } = await migrateDown({ ...common, revertRun: event.runId });
+    const { reverted, fromVersion, toVersion } = await bounded(() =>
+      migrateDown({ ...common, revertRun: event.runId }),
+    );
     deps.metrics.count('RollbacksRun');
     return { reverted, fromVersion, toVersion };
   } finally {
