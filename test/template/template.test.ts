@@ -121,6 +121,12 @@ describe('template.yaml', () => {
           Action: 'secretsmanager:GetSecretValue',
           Resource: { Ref: 'DatabaseSecretArn' },
         }),
+        expect.objectContaining({
+          Action: 'kms:Decrypt',
+          Condition: {
+            StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' } },
+          },
+        }),
       ]);
     }
     const deploy = statementsOf(resources.DeployFunction?.Properties ?? {});
@@ -238,5 +244,46 @@ describe('template.yaml', () => {
     expect(Object.keys(template.Outputs)).toEqual(
       expect.arrayContaining(['StateMachineArn', 'NotificationTopicArn']),
     );
+  });
+});
+
+describe('template.yaml and the state machine together', () => {
+  const definition = JSON.parse(readFileSync('statemachine/pipeline.asl.json', 'utf8')) as {
+    TimeoutSeconds: number;
+    States: Record<string, { Resource?: string; TimeoutSeconds?: number }>;
+  };
+  const functionTimeout = (placeholder: string) => {
+    const name = placeholder.match(/^\$\{(\w+)Arn\}$/)?.[1] as string;
+    return (resources[name]?.Properties as { Timeout: number }).Timeout;
+  };
+
+  it('gives each Lambda Task a TimeoutSeconds a little above its function timeout, never equal', () => {
+    const tasks = Object.entries(definition.States).filter(([, state]) =>
+      state.Resource?.endsWith('FunctionArn}'),
+    );
+    expect(tasks.length).toBeGreaterThan(5);
+    for (const [name, state] of tasks) {
+      const timeout = functionTimeout(state.Resource as string);
+      expect(state.TimeoutSeconds, name).toBeGreaterThan(timeout);
+      expect(state.TimeoutSeconds, name).toBeLessThanOrEqual(timeout + 15);
+    }
+  });
+
+  it("expires a dead release's queue turn after exactly the execution's lifetime", () => {
+    const variables = (
+      resources.ConnectivityCheckFunction?.Properties as {
+        Environment: { Variables: Record<string, unknown> };
+      }
+    ).Environment.Variables;
+    expect(variables.RELEASE_MAX_DURATION).toBe(`${definition.TimeoutSeconds}s`);
+  });
+
+  it('notifies every execution that ends FAILED, TIMED_OUT or ABORTED, which no Catch can see', () => {
+    const rule = resources.ExecutionEndedBadlyRule?.Properties as {
+      EventPattern: { detail: { status: string[] } };
+      Targets: { Arn: unknown }[];
+    };
+    expect(rule.EventPattern.detail.status.sort()).toEqual(['ABORTED', 'FAILED', 'TIMED_OUT']);
+    expect(rule.Targets[0]?.Arn).toEqual({ Ref: 'NotificationTopic' });
   });
 });

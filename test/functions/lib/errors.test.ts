@@ -10,6 +10,7 @@ describe('the error-name contract', () => {
       'DatabaseNotFound',
       'DatabaseUnreachable',
       'DeploymentFailed',
+      'InternalError',
       'InvalidInput',
       'LockTimeout',
       'MigrationDrift',
@@ -17,7 +18,11 @@ describe('the error-name contract', () => {
       'MigrationLockBusy',
       'MigrationMissing',
       'MigrationOutOfOrder',
+      'MigrationTimedOut',
+      'ReleaseQueued',
+      'ReleaseSuperseded',
       'RollbackFailed',
+      'RollbackRefused',
       'SecretInvalid',
       'SecretsUnreachable',
       'ServiceBusy',
@@ -25,7 +30,14 @@ describe('the error-name contract', () => {
       'VerifyFailed',
     ]);
     expect([...RETRYABLE_ERROR_NAMES].sort()).toEqual(
-      ['DatabaseUnreachable', 'LockTimeout', 'MigrationLockBusy', 'SecretsUnreachable', 'ServiceBusy'].sort(),
+      [
+        'DatabaseUnreachable',
+        'LockTimeout',
+        'MigrationLockBusy',
+        'ReleaseQueued',
+        'SecretsUnreachable',
+        'ServiceBusy',
+      ].sort(),
     );
   });
 
