@@ -124,7 +124,7 @@ describe('template.yaml', () => {
         expect.objectContaining({
           Action: 'kms:Decrypt',
           Condition: {
-            StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' } },
+            StringEquals: { 'kms:ViaService': { 'Fn::Sub': `secretsmanager.\${AWS::Region}.amazonaws.com` } },
           },
         }),
       ]);
@@ -254,7 +254,7 @@ describe('template.yaml and the state machine together', () => {
   };
   const functionTimeout = (placeholder: string) => {
     const name = placeholder.match(/^\$\{(\w+)Arn\}$/)?.[1] as string;
-    return (resources[name]?.Properties as { Timeout: number }).Timeout;
+    return (resources[name]?.Properties as { Timeout: number } | undefined)?.Timeout ?? 0;
   };
 
   it('gives each Lambda Task a TimeoutSeconds a little above its function timeout, never equal', () => {
@@ -270,12 +270,10 @@ describe('template.yaml and the state machine together', () => {
   });
 
   it("expires a dead release's queue turn after exactly the execution's lifetime", () => {
-    const variables = (
-      resources.ConnectivityCheckFunction?.Properties as {
-        Environment: { Variables: Record<string, unknown> };
-      }
-    ).Environment.Variables;
-    expect(variables.RELEASE_MAX_DURATION).toBe(`${definition.TimeoutSeconds}s`);
+    const properties = resources.ConnectivityCheckFunction?.Properties as
+      | { Environment: { Variables: Record<string, unknown> } }
+      | undefined;
+    expect(properties?.Environment.Variables.RELEASE_MAX_DURATION).toBe(`${definition.TimeoutSeconds}s`);
   });
 
   it('notifies every execution that ends FAILED, TIMED_OUT or ABORTED, which no Catch can see', () => {
