@@ -1,6 +1,6 @@
 /**
  * The named errors of the pipeline. A Lambda fails by throwing one of these; the state machine's
- * Retry and Catch match on `name`, so the names are a public API (see DESIGN.md) and tests pin them.
+ * Retry and Catch match on `name`, so the names are a public API (see docs/architecture.md and functions/lib/contract/) and tests pin them.
  * Messages say what to do next and never contain a secret.
  */
 
