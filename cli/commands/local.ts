@@ -94,7 +94,7 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
     });
     const reporter = new ReleaseReporter({ write: io.stdout, tty: io.tty, quiet: values.json });
     for await (const event of execution.eventLogs) {
-      const progress = fromLocalEvent(event as never);
+      const progress = fromLocalEvent(event as never, execution.lastFailure);
       if (progress) reporter.handle(progress);
     }
     await execution.result.catch(() => {});

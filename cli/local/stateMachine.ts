@@ -82,6 +82,8 @@ export interface LocalRunOptions {
 export interface LocalExecution {
   executionArn: string;
   executionName: string;
+  /** What each Task state's last attempt failed with, for progress lines on retries. */
+  lastFailure(state: string): { error: string; cause: string } | undefined;
   result: Promise<unknown>;
   eventLogs: AsyncGenerator<EventLog>;
 }
@@ -117,6 +119,17 @@ export async function startLocalExecution(
   for (const [state, handlerName] of Object.entries(TASK_BINDINGS)) {
     const timeoutMs = options.timeoutsMs?.[handlerName] ?? DEFAULT_TIMEOUTS_MS[handlerName];
     taskHandlers[state] = (event) => handlers[handlerName](event, lambdaContext(handlerName, timeoutMs));
+  }
+  const failures = new Map<string, { error: string; cause: string }>();
+  for (const [state, handler] of Object.entries(taskHandlers)) {
+    taskHandlers[state] = async (event) => {
+      try {
+        return await handler(event);
+      } catch (error) {
+        failures.set(state, { error: (error as Error).name, cause: (error as Error).message });
+        throw error;
+      }
+    };
   }
   if (options.failAt) {
     const state = options.failAt;
@@ -159,7 +172,13 @@ export async function startLocalExecution(
       },
     },
   });
-  return { executionArn, executionName, result: execution.result, eventLogs: execution.eventLogs };
+  return {
+    executionArn,
+    executionName,
+    lastFailure: (state) => failures.get(state),
+    result: execution.result,
+    eventLogs: execution.eventLogs,
+  };
 }
 
 function lambdaContext(functionName: string, timeoutMs: number): LocalLambdaContext {

@@ -6,9 +6,13 @@ interface LocalStateData {
   output?: unknown;
 }
 
-/** Translates one aws-local-stepfunctions event; events of no interest give undefined. */
+/**
+ * Translates one aws-local-stepfunctions event; events of no interest give undefined. Its retry
+ * events carry no error, so `lastFailure` tells what the state's last attempt failed with.
+ */
 export function fromLocalEvent(
   event: { type: string; timestamp: number } & Record<string, unknown>,
+  lastFailure: (state: string) => { error: string; cause: string } | undefined = () => undefined,
 ): ProgressEvent | undefined {
   const state = event.state as LocalStateData | undefined;
   const at = event.timestamp;
@@ -26,7 +30,7 @@ export function fromLocalEvent(
         }
       );
     case 'StateRetried':
-      return state && { type: 'stateRetried', state: state.name, at };
+      return state && { type: 'stateRetried', state: state.name, at, ...lastFailure(state.name) };
     case 'StateFailed':
       return (
         state && {

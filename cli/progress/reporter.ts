@@ -95,6 +95,8 @@ export class ReleaseReporter {
     pending: [],
   };
   private startedAt: number | undefined;
+  /** The last wait reported, so that a release retried 100 times behind the same one says it once. */
+  private lastWait: string | undefined;
   private spinner: ReturnType<typeof setInterval> | undefined;
 
   private readonly options: ReporterOptions;
@@ -125,6 +127,13 @@ export class ReleaseReporter {
       case 'stateRetried': {
         const running = this.running.get(event.state);
         if (running) running.record.retries++;
+        // A wait worth a line of its own: whom a queued release waits for.
+        if (event.error === 'ReleaseQueued' && event.cause !== this.lastWait) {
+          this.lastWait = event.cause;
+          this.clearSpinnerLine();
+          this.write(`… ${event.state} waits its turn. ${event.cause}\n`);
+          if (this.options.tty) this.showRunning(event.state);
+        }
         return;
       }
       case 'stateExited': {

@@ -1,6 +1,8 @@
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
 import { formatSummary, ReleaseReporter } from '../../cli/progress/reporter.ts';
 import { classifyConnectionError } from '../../functions/lib/db/connection.ts';
+import { HistoryTranslator } from '../../functions/lib/release/history.ts';
 
 describe('the release reporter', () => {
   it('on a terminal, draws a spinner line for the running state and replaces it with the result line', () => {
@@ -34,6 +36,42 @@ describe('the release reporter', () => {
     );
     expect(summary).toMatchObject({ status: 'SUCCEEDED', applied: ['001-a.ts'], durationMs: 2500 });
     expect(formatSummary(summary)).toContain('Release succeeded in 2.5 s.');
+  });
+
+  it('says once whom a queued release waits for, from the retries of the AWS history', () => {
+    let output = '';
+    const reporter = new ReleaseReporter({ write: (text) => (output += text), tty: false });
+    const translator = new HistoryTranslator();
+    const cause =
+      'Waiting for release release-v41 (…:v41, started 2026-11-25T06:00:00.000Z), which holds the turn.';
+    const scheduled: HistoryEvent = { type: 'LambdaFunctionScheduled', timestamp: new Date(2_000), id: 2 };
+    const failed: HistoryEvent = {
+      id: 3,
+      type: 'LambdaFunctionFailed',
+      timestamp: new Date(2_100),
+      lambdaFunctionFailedEventDetails: {
+        error: 'ReleaseQueued',
+        cause: JSON.stringify({ errorType: 'ReleaseQueued', errorMessage: cause }),
+      },
+    };
+    const history: HistoryEvent[] = [
+      {
+        id: 1,
+        type: 'TaskStateEntered',
+        timestamp: new Date(1_000),
+        stateEnteredEventDetails: { name: 'CheckConnectivity' },
+      },
+      scheduled,
+      failed,
+      scheduled,
+      failed,
+      scheduled,
+    ];
+
+    for (const event of history)
+      for (const progress of translator.translate(event)) reporter.handle(progress);
+
+    expect(output).toBe(`→ CheckConnectivity\n… CheckConnectivity waits its turn. ${cause}\n`);
   });
 
   it('in a log, prints plain lines as each state is entered and left', () => {

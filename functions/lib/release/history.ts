@@ -71,8 +71,9 @@ export class HistoryTranslator {
         const task = this.currentTask;
         if (!task) return [];
         task.attempts++;
+        const failure = task.lastFailure;
         task.lastFailure = undefined;
-        return task.attempts > 1 ? [{ type: 'stateRetried', state: task.name, at }] : [];
+        return task.attempts > 1 ? [{ type: 'stateRetried', state: task.name, at, ...failure }] : [];
       }
       case 'LambdaFunctionFailed':
       case 'LambdaFunctionTimedOut':

@@ -8,7 +8,8 @@ export type StateKind = 'Task' | 'Choice' | 'Wait' | 'Pass' | 'Fail' | 'Succeed'
 export type ProgressEvent =
   | { type: 'stateEntered'; state: string; kind: StateKind; at: number }
   | { type: 'stateExited'; state: string; kind: StateKind; at: number; output: unknown }
-  | { type: 'stateRetried'; state: string; at: number; error?: string }
+  /** A task attempt failed and is retried; `error` and `cause` say why (e.g. whom a queued release waits for). */
+  | { type: 'stateRetried'; state: string; at: number; error?: string; cause?: string }
   | { type: 'stateFailed'; state: string; at: number; error: string; cause: string }
   | { type: 'executionSucceeded'; at: number; output: unknown }
   | { type: 'executionFailed'; at: number; error: string; cause: string };
