@@ -39,7 +39,8 @@ export async function startFakeAppRunner({
   failingImages = [],
 }: {
   image?: string;
-  deployMs?: number;
+  /** How long an operation takes: one figure, or per image. */
+  deployMs?: number | ((image: string) => number);
   failingImages?: string[];
 } = {}): Promise<FakeAppRunner> {
   let current = image;
@@ -119,7 +120,7 @@ export async function startFakeAppRunner({
         UpdatedAt: now / 1000,
         image: requested,
         previous: current,
-        endsAt: now + deployMs,
+        endsAt: now + (typeof deployMs === 'number' ? deployMs : deployMs(requested)),
       };
       operations.push(operation);
       return { body: { Service: service(), OperationId: operation.Id } };

@@ -169,6 +169,10 @@ export async function runDeployStep(event: DeployEvent, deps: DeployDependencies
   }
 }
 
+function describeDuration(ms: number): string {
+  return ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
+}
+
 function nothingToRestore(what: string): ConfigurationInvalid {
   return new ConfigurationInvalid(
     `The preflight recorded no ${what} to restore (the deploy target changed since?); the service is left as it is and the migrations are not reverted. Check the service by hand.`,
@@ -215,7 +219,7 @@ async function pollDeployment(
   const elapsedMs = event.startedAt ? deps.clock.now() - Date.parse(event.startedAt) : 0;
   if (!status.finished && elapsedMs > deps.config.deployTimeoutMs) {
     throw new DeploymentFailed(
-      `Deployment ${event.operationId} did not finish within ${Math.round(deps.config.deployTimeoutMs / 60_000)} min (still ${status.status}); ` +
+      `Deployment ${event.operationId} did not finish within ${describeDuration(deps.config.deployTimeoutMs)} (still ${status.status}); ` +
         "the service is put back on what it ran before, then the release's migrations are reverted. Look at the service's deployment, and enable the ECS deployment circuit breaker.",
       {
         service: target.kind === 'ecs' ? target.service : target.serviceArn,
