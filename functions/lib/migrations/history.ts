@@ -1,4 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
+import { ConfigurationInvalid } from '../errors.ts';
 import { quoteTable } from './settings.ts';
 
 /** A row of the history table: what was applied, from which source, when, how fast, and by which run. */
@@ -31,10 +32,21 @@ export async function readHistory(sql: Sql | TransactionSql, table: string): Pro
     { present: boolean }[]
   >`select to_regclass(${quoteTable(table)}) is not null as present`;
   if (!exists?.present) return [];
-  return sql.unsafe<AppliedMigration[]>(
-    `select name, checksum, applied_at as "appliedAt", duration_ms as "durationMs", applied_by as "appliedBy"
-     from ${quoteTable(table)} order by id`,
-  );
+  try {
+    return await sql.unsafe<AppliedMigration[]>(
+      `select name, checksum, applied_at as "appliedAt", duration_ms as "durationMs", applied_by as "appliedBy"
+       from ${quoteTable(table)} order by id`,
+    );
+  } catch (error) {
+    // 42703 undefined_column: a table of that name that another tool (or the app) made.
+    if ((error as { code?: string }).code !== '42703') throw error;
+    throw new ConfigurationInvalid(
+      `The table ${table} exists but is not a migration-pipeline history table (it lacks ${(error as Error).message.match(/column "?([^" ]+)"?/)?.[1] ?? 'its columns'}); ` +
+        'another tool may own it. Set MIGRATION_HISTORY_TABLE (--history-table) to a name of its own.',
+      { variable: 'MIGRATION_HISTORY_TABLE' },
+      { cause: error },
+    );
+  }
 }
 
 export async function recordApplied(

@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorName } from '../../../../functions/lib/errors.ts';
 import { migrateDown, migrateStatus, migrateUp } from '../../../../functions/lib/migrations/index.ts';
+import { REPOSITORY } from '../../../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
 import { addMigrations, migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
+import { loadPipeline } from '../../../support/pipeline.ts';
 
 const table = (name: string) => sqlModule(`create table ${name} (id int)`, `drop table ${name}`);
 
@@ -87,5 +90,36 @@ describe('the migration history', () => {
       { name: ErrorName.MigrationDrift, message: expect.stringContaining('002-b.mjs') },
     ]);
     expect(status.pending).toEqual([{ name: '003-c.mjs' }]);
+  });
+});
+
+describe('a history table another tool made', () => {
+  it('is refused with ConfigurationInvalid naming the setting, through the connectivity handler', async () => {
+    const db = await createTestDatabase();
+    try {
+      await db.sql`create table migration_pipeline_history (version bigint primary key, dirty boolean)`;
+      const pipeline = await loadPipeline({
+        MIGRATIONS_DIR: await migrationsDir({}),
+        DATABASE_SECRET_ARN: '',
+        DATABASE_URL: db.url,
+      });
+      const event = JSON.parse(readFileSync('events/connectivity-check.json', 'utf8'));
+      event.input.image.uri = `${REPOSITORY}:v42`;
+      delete event.input.image.digest;
+
+      const error = await pipeline.handlers
+        .connectivityCheck(event, { getRemainingTimeInMillis: () => 120_000 } as never)
+        .then(
+          () => undefined,
+          (e: Error & { context?: unknown }) => e,
+        );
+
+      expect(error?.name).toBe('ConfigurationInvalid');
+      expect(error?.context).toEqual({ variable: 'MIGRATION_HISTORY_TABLE' });
+      expect(error?.message).toContain('another tool');
+    } finally {
+      vi.unstubAllEnvs();
+      await db.drop();
+    }
   });
 });
