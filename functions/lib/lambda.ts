@@ -36,23 +36,34 @@ export function pipelineHandler<Result>(
     count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value),
     milliseconds: (name, value) => metrics.addMetric(name, MetricUnit.Milliseconds, value),
   };
-  return middy(async (event: unknown, context: LambdaContextLike) => {
-    const executionName = (event as { executionName?: unknown } | null)?.executionName;
-    if (typeof executionName === 'string') logger.setCorrelationId(executionName.slice(0, 80));
-    try {
-      return await body(event, context, recorder);
-    } catch (caught) {
-      // Named errors are the state machine's contract; anything else gets the contract's InternalError,
-      // so that it is caught and notified rather than ending the execution unnamed.
-      const error = caught instanceof PipelineError ? caught : asInternalError(caught, functionName);
-      logger.error(`${functionName} failed: ${error.name}`, {
-        errorName: error.name,
-        errorMessage: error.message,
-        context: error.context,
-      });
-      throw error;
-    }
-  })
+  // When the invocation is about to time out, middy answers for the handler: with a contract name,
+  // not its own unnamed TimeoutError. (The migrate step answers before this, with MigrationTimedOut.)
+  const timeoutEarlyResponse = () => {
+    throw new InternalError(
+      `${functionName} ran out of time before it could answer; look at its log for what it was waiting for.`,
+      { originalName: 'TimeoutError' },
+    );
+  };
+  return middy(
+    async (event: unknown, context: LambdaContextLike) => {
+      const executionName = (event as { executionName?: unknown } | null)?.executionName;
+      if (typeof executionName === 'string') logger.setCorrelationId(executionName.slice(0, 80));
+      try {
+        return await body(event, context, recorder);
+      } catch (caught) {
+        // Named errors are the state machine's contract; anything else gets the contract's InternalError,
+        // so that it is caught and notified rather than ending the execution unnamed.
+        const error = caught instanceof PipelineError ? caught : asInternalError(caught, functionName);
+        logger.error(`${functionName} failed: ${error.name}`, {
+          errorName: error.name,
+          errorMessage: error.message,
+          context: error.context,
+        });
+        throw error;
+      }
+    },
+    { timeoutEarlyResponse },
+  )
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
 }
