@@ -179,10 +179,11 @@ export async function takeTurn(
     );
     if (holder || ahead.length > 0) return { kind: 'wait', holder, ahead: [...ahead] };
 
-    await tx.unsafe(`update ${q} set state = 'active', turn_at = now() where execution_id = $1`, [
-      me.executionId,
-    ]);
-    return { kind: 'turn', entry: { ...me, state: 'active', turnAt: new Date() } };
+    const [taken] = await tx.unsafe<QueueEntry[]>(
+      `update ${q} set state = 'active', turn_at = now() where execution_id = $1 returning ${COLUMNS}`,
+      [me.executionId],
+    );
+    return { kind: 'turn', entry: taken as QueueEntry };
   });
 
   if (outcome.kind === 'turn') return outcome.entry;
