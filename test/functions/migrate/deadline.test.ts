@@ -73,6 +73,50 @@ describe('the migrate function under its deadline', () => {
     expect(await db.sql`select name from migration_pipeline_history`).toEqual([]);
   }, 30_000);
 
+  it('pauses inBatches between batches when time is short; the next invocations resume until it is done', async () => {
+    await db.sql`insert into orders select g from generate_series(1, 2000) g`;
+    await db.sql`alter table orders add column kind text`;
+    const dir = await migrationsDir({
+      '001-backfill.mjs': `
+export const transaction = false;
+export async function up(sql, { inBatches }) {
+  await inBatches(async (tx, size) => {
+    const rows = await tx\`update orders set kind = 'sale' where id in (
+      select id from orders where kind is null limit \${size}) returning id\`;
+    await tx\`select pg_sleep(0.2)\`;
+    return rows.length;
+  }, { batchSize: 50 });
+}
+export async function down() {}`,
+    });
+    const pipeline = await loadPipeline({
+      MIGRATIONS_DIR: dir,
+      DATABASE_SECRET_ARN: '',
+      DATABASE_URL: db.url,
+      MIGRATION_DEADLINE_MARGIN: '5s',
+    });
+    // 40 batches of 0.2 s: more than one invocation's 10 s less its 5 s margin.
+    const invoke = () =>
+      pipeline.handlers.migrate({ action: 'up', runId: RUN_ID }, contextWith(10_000)) as Promise<{
+        done: boolean;
+      }>;
+    const left = async () => (await db.sql`select count(*)::int as n from orders where kind is null`)[0]?.n;
+
+    const first = await invoke();
+    const leftAfterFirst = await left();
+    const recordedAfterFirst = await db.sql`select name from migration_pipeline_history`;
+    let invocations = 1;
+    for (let result = first; !result.done && invocations < 10; invocations++) result = await invoke();
+
+    expect(first.done).toBe(false);
+    expect(leftAfterFirst).toBeGreaterThan(0);
+    expect(leftAfterFirst).toBeLessThan(2000);
+    expect(recordedAfterFirst).toEqual([]);
+    expect(invocations).toBeGreaterThan(1);
+    expect(await left()).toBe(0);
+    expect(await db.sql`select name from migration_pipeline_history`).toEqual([{ name: '001-backfill.mjs' }]);
+  }, 60_000);
+
   it('refuses settings that cannot fit in the invocation before touching the database', async () => {
     const dir = await migrationsDir({ '001-a.mjs': sqlModule('create table a (id int)', 'drop table a') });
     const pipeline = await loadPipeline({
