@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FAKE_CREDENTIALS_ENV, OLD_IMAGE, REPOSITORY, SERVICE_ARN } from '../support/aws.ts';
+import { OLD_IMAGE, REPOSITORY, SERVICE_ARN } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type FakeAppRunner, startFakeAppRunner } from '../support/fakeAppRunner.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
-import { type LoadedPipeline, loadPipeline, runExecution } from '../support/pipeline.ts';
+import { type LoadedPipeline, loadPipeline, onLoopback, runExecution } from '../support/pipeline.ts';
 
 const NEW_IMAGE = `${REPOSITORY}:v42`;
 const input = { image: { uri: NEW_IMAGE }, source: 'ci' };
@@ -22,10 +22,7 @@ describe('the failure branch, on the real state machine and a loopback App Runne
         '001-a.mjs': sqlModule('create table a (id int)', 'drop table a'),
         '002-b.mjs': sqlModule('create table b (id int)', 'drop table b'),
       }),
-      DATABASE_SECRET_ARN: '',
-      DATABASE_URL: db.url,
-      AWS_ENDPOINT_URL_APPRUNNER: appRunner.url,
-      ...FAKE_CREDENTIALS_ENV,
+      ...onLoopback(db.url, appRunner.url),
       ...env,
     });
   };

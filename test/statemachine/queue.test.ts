@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { queueTableFor } from '../../functions/lib/queue/releaseQueue.ts';
-import { DIGEST, FAKE_CREDENTIALS_ENV, OLD_IMAGE, REPOSITORY } from '../support/aws.ts';
+import { DIGEST, OLD_IMAGE, REPOSITORY } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type FakeAppRunner, startFakeAppRunner } from '../support/fakeAppRunner.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
-import { type LoadedPipeline, loadPipeline, runExecution } from '../support/pipeline.ts';
+import { type LoadedPipeline, loadPipeline, onLoopback, runExecution } from '../support/pipeline.ts';
 
 const IMAGE_A = `${REPOSITORY}:v42`;
 const IMAGE_B = `${REPOSITORY}:v43`;
@@ -24,10 +24,7 @@ describe('releases of one database run one after another, in start order', () =>
     });
     pipeline = await loadPipeline({
       MIGRATIONS_DIR: dir,
-      DATABASE_SECRET_ARN: '',
-      DATABASE_URL: db.url,
-      AWS_ENDPOINT_URL_APPRUNNER: appRunner.url,
-      ...FAKE_CREDENTIALS_ENV,
+      ...onLoopback(db.url, appRunner.url),
     });
   };
 

@@ -5,7 +5,7 @@ import {
   type LocalRunOptions,
   startLocalExecution,
 } from '../../cli/local/stateMachine.ts';
-import { REPOSITORY, SECRET_ARN, SERVICE_ARN } from './aws.ts';
+import { FAKE_CREDENTIALS_ENV, REPOSITORY, SECRET_ARN, SERVICE_ARN } from './aws.ts';
 
 export interface LoadedPipeline {
   handlers: LocalHandlers;
@@ -80,4 +80,18 @@ export async function runExecution(
   );
   await collecting;
   return { ...outcome, executionArn: execution.executionArn, entered, retried };
+}
+
+/** The functions' environment for reaching the database by URL rather than through Secrets Manager. */
+export function directDatabase(url: string): Record<string, string> {
+  return { DATABASE_SECRET_ARN: '', DATABASE_URL: url };
+}
+
+/** The database by URL, and App Runner at a loopback endpoint (the SDK's real wire format). */
+export function onLoopback(databaseUrl: string, appRunnerUrl: string): Record<string, string> {
+  return {
+    ...directDatabase(databaseUrl),
+    AWS_ENDPOINT_URL_APPRUNNER: appRunnerUrl,
+    ...FAKE_CREDENTIALS_ENV,
+  };
 }

@@ -71,6 +71,16 @@ const endRelease = (outcome: ReleaseOutcome): TaskContract => ({
   leftForRedrive: [],
 });
 
+/** A deploy step after the deployment started: busy is retried; any failure goes to the failure branch. */
+const deployTask = (action: string): TaskContract => ({
+  function: 'deploy',
+  sends: { action },
+  event: deployEventSchema,
+  retried: [Names.ServiceBusy],
+  caught: ['States.ALL'],
+  leftForRedrive: [],
+});
+
 export const TASK_CONTRACT = {
   CheckConnectivity: {
     function: 'connectivity-check',
@@ -104,39 +114,11 @@ export const TASK_CONTRACT = {
     caught: ['States.ALL'],
     leftForRedrive: [],
   },
-  Deploy: {
-    function: 'deploy',
-    sends: { action: 'start' },
-    event: deployEventSchema,
-    retried: [Names.ServiceBusy],
-    caught: ['States.ALL'],
-    leftForRedrive: [],
-  },
-  PollDeployment: {
-    function: 'deploy',
-    sends: { action: 'status' },
-    event: deployEventSchema,
-    retried: [Names.ServiceBusy],
-    caught: ['States.ALL'],
-    leftForRedrive: [],
-  },
+  Deploy: deployTask('start'),
+  PollDeployment: deployTask('status'),
   EndReleaseReleased: endRelease('released'),
-  RestoreService: {
-    function: 'deploy',
-    sends: { action: 'restore' },
-    event: deployEventSchema,
-    retried: [Names.ServiceBusy],
-    caught: ['States.ALL'],
-    leftForRedrive: [],
-  },
-  PollRestore: {
-    function: 'deploy',
-    sends: { action: 'status' },
-    event: deployEventSchema,
-    retried: [Names.ServiceBusy],
-    caught: ['States.ALL'],
-    leftForRedrive: [],
-  },
+  RestoreService: deployTask('restore'),
+  PollRestore: deployTask('status'),
   RollbackMigrations: {
     function: 'migrate',
     sends: { action: 'rollback' },

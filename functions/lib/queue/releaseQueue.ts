@@ -79,6 +79,11 @@ async function ensureQueueTable(sql: Sql | TransactionSql, table: string): Promi
     )`);
 }
 
+async function queueExists(sql: Sql, quotedTable: string): Promise<boolean> {
+  const [row] = await sql<{ present: boolean }[]>`select to_regclass(${quotedTable}) is not null as present`;
+  return row?.present === true;
+}
+
 /** Serialises every change to one queue: a transaction-level advisory lock, held for milliseconds. */
 async function lockQueue(tx: TransactionSql, table: string): Promise<void> {
   const key = createHash('sha256').update(`migration-pipeline-queue:${table}`).digest().readBigInt64BE(0);
@@ -91,10 +96,7 @@ async function inQueueTransaction<T>(
   body: (tx: TransactionSql) => Promise<T>,
 ): Promise<T> {
   // Creating the table takes a lock of its own: do it before, not under, the queue lock.
-  const [exists] = await sql<
-    { present: boolean }[]
-  >`select to_regclass(${quoteTable(table)}) is not null as present`;
-  if (!exists?.present) {
+  if (!(await queueExists(sql, quoteTable(table)))) {
     await sql.begin(async (tx) => {
       await lockQueue(tx, table);
       await ensureQueueTable(tx, table);
@@ -227,9 +229,8 @@ export async function takeTurn(
  */
 export async function assertTurn(sql: Sql, table: string, executionId: string): Promise<void> {
   const q = quoteTable(table);
-  const [exists] = await sql<{ present: boolean }[]>`select to_regclass(${q}) is not null as present`;
   // No queue yet: no release ever took a turn, so none took it after this run (a CLI run is not queued).
-  if (!exists?.present) return;
+  if (!(await queueExists(sql, q))) return;
   const [after] = await laterTurns(sql, q, executionId);
   if (after) {
     throw new ReleaseSuperseded(
@@ -257,8 +258,7 @@ async function laterTurns(sql: Sql | TransactionSql, q: string, executionId: str
  */
 export async function assertRollbackSafe(sql: Sql, table: string, executionId: string): Promise<void> {
   const q = quoteTable(table);
-  const [exists] = await sql<{ present: boolean }[]>`select to_regclass(${q}) is not null as present`;
-  if (!exists?.present) return;
+  if (!(await queueExists(sql, q))) return;
   const [after] = await laterTurns(sql, q, executionId);
   if (after) {
     throw new RollbackRefused(
@@ -277,8 +277,7 @@ export async function endTurn(
   outcome: ReleaseOutcome,
 ): Promise<QueueEntry | undefined> {
   const q = quoteTable(table);
-  const [exists] = await sql<{ present: boolean }[]>`select to_regclass(${q}) is not null as present`;
-  if (!exists?.present) return undefined;
+  if (!(await queueExists(sql, q))) return undefined;
   // A superseded release keeps its state; so does one freed by hand.
   const [row] = await sql.unsafe<QueueEntry[]>(
     `update ${q} set state = $2, ended_at = now()
@@ -292,8 +291,7 @@ export async function endTurn(
 /** The queue as it stands: releases not ended, and the last ended ones, oldest first. */
 export async function listQueue(sql: Sql, table: string, { limit = 20 } = {}): Promise<QueueEntry[]> {
   const q = quoteTable(table);
-  const [exists] = await sql<{ present: boolean }[]>`select to_regclass(${q}) is not null as present`;
-  if (!exists?.present) return [];
+  if (!(await queueExists(sql, q))) return [];
   return sql.unsafe<QueueEntry[]>(
     `select * from (select ${COLUMNS} from ${q} order by started_at desc limit $1) recent order by "startedAt"`,
     [limit],

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { migrationLockKey } from '../../../functions/lib/migrations/advisoryLock.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 import { migrationsDir, sqlModule } from '../../support/migrationsDir.ts';
-import { loadPipeline } from '../../support/pipeline.ts';
+import { directDatabase, loadPipeline } from '../../support/pipeline.ts';
 
 const RUN_ID = 'arn:aws:states:us-east-2:123456789012:execution:MigrationPipeline-3XyZ:release-v42';
 
@@ -42,8 +42,7 @@ describe('the migrate function under its deadline', () => {
     });
     const pipeline = await loadPipeline({
       MIGRATIONS_DIR: dir,
-      DATABASE_SECRET_ARN: '',
-      DATABASE_URL: db.url,
+      ...directDatabase(db.url),
       MIGRATION_DEADLINE_MARGIN: '100ms',
     });
     const started = Date.now();
@@ -91,8 +90,7 @@ export async function down() {}`,
     });
     const pipeline = await loadPipeline({
       MIGRATIONS_DIR: dir,
-      DATABASE_SECRET_ARN: '',
-      DATABASE_URL: db.url,
+      ...directDatabase(db.url),
       MIGRATION_DEADLINE_MARGIN: '5s',
     });
     // 40 batches of 0.2 s: more than one invocation's 10 s less its 5 s margin.
@@ -121,8 +119,7 @@ export async function down() {}`,
     const dir = await migrationsDir({ '001-a.mjs': sqlModule('create table a (id int)', 'drop table a') });
     const pipeline = await loadPipeline({
       MIGRATIONS_DIR: dir,
-      DATABASE_SECRET_ARN: '',
-      DATABASE_URL: db.url,
+      ...directDatabase(db.url),
       MIGRATION_DEADLINE_MARGIN: '',
       MIGRATION_STATEMENT_TIMEOUT: '15min',
     });

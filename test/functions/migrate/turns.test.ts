@@ -3,7 +3,7 @@ import { queueTableFor } from '../../../functions/lib/queue/releaseQueue.ts';
 import { REPOSITORY } from '../../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 import { migrationsDir, sqlModule } from '../../support/migrationsDir.ts';
-import { type LoadedPipeline, loadPipeline } from '../../support/pipeline.ts';
+import { directDatabase, type LoadedPipeline, loadPipeline } from '../../support/pipeline.ts';
 
 const arn = (name: string) =>
   `arn:aws:states:us-east-2:123456789012:execution:MigrationPipeline-3XyZ:${name}`;
@@ -29,7 +29,7 @@ describe('a release that lost its turn', () => {
   beforeEach(async () => {
     db = await createTestDatabase();
     const dir = await migrationsDir({ '001-a.mjs': sqlModule('create table a (id int)', 'drop table a') });
-    pipeline = await loadPipeline({ MIGRATIONS_DIR: dir, DATABASE_SECRET_ARN: '', DATABASE_URL: db.url });
+    pipeline = await loadPipeline({ MIGRATIONS_DIR: dir, ...directDatabase(db.url) });
   });
   afterEach(async () => {
     vi.unstubAllEnvs();

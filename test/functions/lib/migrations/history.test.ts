@@ -7,7 +7,7 @@ import { migrateDown, migrateStatus, migrateUp } from '../../../../functions/lib
 import { REPOSITORY } from '../../../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
 import { addMigrations, migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
-import { loadPipeline } from '../../../support/pipeline.ts';
+import { directDatabase, loadPipeline } from '../../../support/pipeline.ts';
 
 const table = (name: string) => sqlModule(`create table ${name} (id int)`, `drop table ${name}`);
 
@@ -100,8 +100,7 @@ describe('a history table another tool made', () => {
       await db.sql`create table migration_pipeline_history (version bigint primary key, dirty boolean)`;
       const pipeline = await loadPipeline({
         MIGRATIONS_DIR: await migrationsDir({}),
-        DATABASE_SECRET_ARN: '',
-        DATABASE_URL: db.url,
+        ...directDatabase(db.url),
       });
       const event = JSON.parse(readFileSync('events/connectivity-check.json', 'utf8'));
       event.input.image.uri = `${REPOSITORY}:v42`;
