@@ -1,5 +1,6 @@
 import type { DeploymentStarted, DeploymentStatus } from '../../functions/lib/deploy/appRunner.ts';
 import type { ConnectivityReport } from '../../functions/lib/pipeline/checkConnectivity.ts';
+import type { PreflightResult } from '../../functions/lib/pipeline/deployStep.ts';
 import type { MigrateUpResult, RollbackResult } from '../../functions/lib/pipeline/migrateStep.ts';
 import type { ProgressEvent, StateKind } from '../../functions/lib/release/progressEvents.ts';
 import { formatDuration } from '../output.ts';
@@ -37,6 +38,9 @@ interface Output {
   migration?: MigrateUpResult;
   deployment?: DeploymentStarted & { dryRun?: boolean };
   deploymentStatus?: DeploymentStatus;
+  preflight?: PreflightResult;
+  restore?: DeploymentStarted;
+  restoreStatus?: DeploymentStatus;
   rollback?: RollbackResult;
   pending?: string[];
   image?: string;
@@ -46,7 +50,7 @@ interface Output {
 const DETAILS: Record<string, (output: Output) => string | undefined> = {
   CheckConnectivity: ({ connectivity: c }) =>
     c &&
-    `PostgreSQL ${c.serverVersion}, ${c.pending.length} pending, ${c.lockFree ? 'lock free' : `lock held by session ${c.lockHolderPid}`}, ${c.longTransactions.length} long transaction(s)`,
+    `PostgreSQL ${c.serverVersion}, ${c.pending.length} pending, ${c.lockFree ? 'lock free' : `lock held by session ${c.lockHolderPid}`}, ${c.longTransactions.length} long transaction(s)${c.turnTakenAt ? ', turn taken' : ''}`,
   Migrate: ({ migration: m }) =>
     m &&
     (m.applied.length > 0
@@ -61,6 +65,14 @@ const DETAILS: Record<string, (output: Output) => string | undefined> = {
         : `deploying ${d.image} (operation ${d.operationId})`),
   PollDeployment: ({ deploymentStatus: s }) =>
     s && `${s.status}${s.durationMs ? ` after ${formatDuration(s.durationMs)}` : ''}`,
+  PreflightDeploy: ({ preflight: p }) =>
+    p &&
+    (p.dryRun
+      ? 'dry run: no service configured'
+      : `the service runs ${p.previous.image ?? p.previous.taskDefinition}: restored if the release fails`),
+  RestoreService: ({ restore: r }) =>
+    r && (r.alreadyDeployed ? `the service already runs ${r.image} again` : `restoring ${r.image}`),
+  PollRestore: ({ restoreStatus: s }) => s && `${s.status}`,
   RollbackMigrations: ({ rollback: r }) =>
     r &&
     (r.reverted.length > 0 ? `reverted ${r.reverted.length}: ${r.reverted.join(', ')}` : 'nothing to revert'),
