@@ -285,3 +285,24 @@ describe('template.yaml and the state machine together', () => {
     expect(rule.Targets[0]?.Arn).toEqual({ Ref: 'NotificationTopic' });
   });
 });
+
+describe('template.yaml: what a production account needs', () => {
+  it('gives every function a log group with a retention, and the state machine too', () => {
+    const logGroups = Object.values(resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+    for (const [name] of functions) {
+      const group = logGroups.find(
+        (r) =>
+          JSON.stringify(r.Properties?.LogGroupName) ===
+          JSON.stringify({ 'Fn::Sub': `/aws/lambda/\${${name}}` }),
+      );
+      expect(group?.Properties?.RetentionInDays, name).toEqual({ Ref: 'LogRetentionDays' });
+    }
+    expect(resources.StateMachineLogGroup?.Properties?.RetentionInDays).toEqual({ Ref: 'LogRetentionDays' });
+  });
+
+  it('lets the Secrets Manager endpoint take its own subnets, one per Availability Zone', () => {
+    expect(resources.SecretsManagerEndpoint?.Properties?.SubnetIds).toEqual({
+      'Fn::If': ['HasEndpointSubnets', { Ref: 'SecretsManagerEndpointSubnetIds' }, { Ref: 'SubnetIds' }],
+    });
+  });
+});
