@@ -7,6 +7,7 @@ import { newCommand } from './commands/migrate/new.ts';
 import { statusCommand } from './commands/migrate/status.ts';
 import { upCommand } from './commands/migrate/up.ts';
 import { verifyCommand } from './commands/migrate/verify.ts';
+import { queueCommand } from './commands/queue.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { startCommand } from './commands/start.ts';
 import { pipelineStatusCommand } from './commands/status.ts';
@@ -29,6 +30,7 @@ const TOP_COMMANDS: Record<string, Command> = {
   redrive: redriveCommand,
   local: localCommand,
   check: checkCommand,
+  queue: queueCommand,
 };
 
 export const usage = `Usage: migration-pipeline <command> [options]
@@ -46,6 +48,7 @@ Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
   migrate new       scaffold the next migration: migrate new add vendors table
   migrate verify    up -> down -> up round trip of every migration on a scratch database
   check             catch unsafe migrations: squawk on what they ran, measured locks and rewrites
+  queue             the release queue: who holds the turn, who waits; queue free <execution> ends a turn by hand
 
 Every command takes --help, and --json for one machine-readable JSON document.
 Exit status: 0 success, 1 failure (the message says what to do), 2 bad usage, 3 timed out waiting.
