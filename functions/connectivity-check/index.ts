@@ -15,7 +15,7 @@ const config = once(() => ({
   migrationsDir: bundledMigrationsDir(import.meta.url, process.env),
 }));
 
-/** Can the database be reached, authenticated and locked; what is pending; what would block DDL. Changes nothing. */
+/** Can the database be reached, authenticated and locked; what is pending; what would block DDL; then this release's turn. Changes no schema. */
 export const handler = pipelineHandler('connectivity-check', async (event, _context, metrics) => {
   const request = parseConnectivityEvent(event);
   const { database, ...rest } = config();

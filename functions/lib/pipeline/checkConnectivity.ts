@@ -51,8 +51,9 @@ export interface ConnectivityDependencies {
 
 /**
  * Can we reach, authenticate and lock the database, what is applied and pending, and what might
- * block DDL. Changes nothing. A foreign image, drift or a missing migration fails here, before any
- * step changes anything.
+ * block DDL; then, last, the release takes its turn in the database's release queue (not in a dry
+ * run). Changes no schema. A foreign image, drift or a missing migration fails here, before any step
+ * changes anything.
  */
 export async function checkConnectivity(
   event: ConnectivityEvent,
