@@ -6,6 +6,9 @@ import type { Clock, Log } from '../migrations/types.ts';
 /** Time kept back before the invocation's end to terminate the session and answer. */
 export const HARD_STOP_MS = 3_000;
 
+/** How long the hard stop waits for the session's termination before it answers anyway. */
+const TERMINATE_WAIT_MS = 2_000;
+
 /** How long the migration session may sit idle inside a transaction: a frozen function never holds locks longer. */
 const IDLE_IN_TRANSACTION_MS = 60_000;
 
@@ -66,7 +69,8 @@ export async function withHardDeadline<T>(
       () => {
         fired = true;
         log.warn('The invocation is about to end: terminating the migration session', { backendPid });
-        terminate(openDatabase, backendPid)
+        // Bounded: with the database unreachable, connecting would outlast the invocation.
+        Promise.race([terminate(openDatabase, backendPid), clock.sleep(TERMINATE_WAIT_MS)])
           .catch(() => {})
           .then(() => sql.end({ timeout: 0 }))
           .finally(() =>
