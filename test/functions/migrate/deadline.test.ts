@@ -56,11 +56,13 @@ describe('the migrate function under its deadline', () => {
     expect(Date.now() - started).toBeLessThan(6_000);
     // At once: no session of the migration holds a lock on the table or the migration lock.
     const locks = await db.sql`
-      select l.mode from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'orders'`;
+      select l.mode from pg_locks l join pg_class c on c.oid = l.relation
+      where c.relname = 'orders' and l.database = (select oid from pg_database where datname = current_database())`;
     expect(locks).toEqual([]);
     const key = migrationLockKey('migration_pipeline_history');
     const [advisory] = await db.sql`
       select count(*)::int as held from pg_locks where locktype = 'advisory'
+        and database = (select oid from pg_database where datname = current_database())
         and objid::bigint = (${key.toString()}::bigint & 4294967295)`;
     expect(advisory?.held).toBe(0);
     // And later: the migration never commits behind the function's back.

@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { verifyMigrations } from '../../../../functions/lib/migrations/index.ts';
@@ -88,12 +92,24 @@ describe('migrate verify', () => {
   });
 
   it('leaves no scratch database behind', async () => {
-    const dir = await migrationsDir({ '001-table.mjs': table });
+    // The migration writes down the scratch database it ran in: others may come and go meanwhile.
+    const seen = join(tmpdir(), `scratch-${randomUUID()}.txt`);
+    const dir = await migrationsDir({
+      '001-table.mjs': `import { writeFileSync } from 'node:fs';
+export async function up(sql) {
+  const [{ name }] = await sql\`select current_database() as name\`;
+  writeFileSync(${JSON.stringify(seen)}, name);
+  await sql\`create table t (id int)\`;
+}
+export async function down(sql) { await sql\`drop table t\`; }`,
+    });
     await verifyMigrations({ databaseUrl: adminUrl(), migrationsDir: dir });
 
+    const scratchName = await readFile(seen, 'utf8');
     const admin = postgres(adminUrl(), { max: 1 });
-    const scratch = await admin`select datname from pg_database where datname like 'mp_scratch_%'`;
+    const left = await admin`select datname from pg_database where datname = ${scratchName}`;
     await admin.end();
-    expect(scratch).toEqual([]);
+    expect(scratchName).toMatch(/^mp_scratch_/);
+    expect(left).toEqual([]);
   });
 });
