@@ -28,6 +28,8 @@ export const ErrorName = {
   RollbackRefused: 'RollbackRefused',
   InternalError: 'InternalError',
   MigrationTimedOut: 'MigrationTimedOut',
+  MigrationInvalid: 'MigrationInvalid',
+  MigrationLockLost: 'MigrationLockLost',
 } as const;
 
 export type ErrorName = (typeof ErrorName)[keyof typeof ErrorName];
@@ -150,6 +152,22 @@ export class MigrationMissing extends PipelineError<{ migrations: string[] }> {
 
 export class MigrationOutOfOrder extends PipelineError<{ migration: string; newestApplied: string }> {
   override readonly name = ErrorName.MigrationOutOfOrder;
+}
+
+/**
+ * A migration file that cannot run as written (it does not load, parse or fit the rules), found
+ * while the whole plan is checked, before anything is applied. `line` is 1-based, when known.
+ */
+export class MigrationInvalid extends PipelineError<{ migration: string; line?: number; problem: string }> {
+  override readonly name = ErrorName.MigrationInvalid;
+}
+
+/**
+ * The run no longer holds its migration lock (a migration released it, e.g. with
+ * `pg_advisory_unlock_all()`): another run could be migrating too, so nothing more is recorded.
+ */
+export class MigrationLockLost extends PipelineError<{ migration: string }> {
+  override readonly name = ErrorName.MigrationLockLost;
 }
 
 export class RollbackFailed extends PipelineError<

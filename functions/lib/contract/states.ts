@@ -57,6 +57,7 @@ const HISTORY_PROBLEMS: readonly ErrorName[] = [
   Names.MigrationDrift,
   Names.MigrationMissing,
   Names.MigrationOutOfOrder,
+  Names.MigrationInvalid,
 ];
 const DATABASE_WAITS: readonly ErrorName[] = [Names.DatabaseUnreachable, Names.SecretsUnreachable];
 const UNEXPECTED = [Names.InternalError, ...RUNTIME_ERRORS] as const;
@@ -129,6 +130,7 @@ export const TASK_CONTRACT = {
       Names.RollbackFailed,
       Names.MigrationFailed,
       Names.MigrationTimedOut,
+      Names.MigrationLockLost,
       Names.MigrationLockBusy,
       Names.LockTimeout,
       ...CONNECTION_SETUP,

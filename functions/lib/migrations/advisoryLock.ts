@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { MigrationLockBusy } from '../errors.ts';
+import { canonicalTable } from './settings.ts';
 import type { Clock, Log } from './types.ts';
 
 /**
- * The advisory lock key of a history table: two apps sharing a database with different history
- * tables do not block each other; two runs of the same app do.
+ * The advisory lock key of a history table, from its canonical name: two apps sharing a database
+ * with different history tables do not block each other; two runs of the same app do, however they
+ * spell the table.
  */
 export function migrationLockKey(historyTable: string): bigint {
-  return createHash('sha256').update(`migration-pipeline:${historyTable}`).digest().readBigInt64BE(0);
+  return createHash('sha256')
+    .update(`migration-pipeline:${canonicalTable(historyTable)}`)
+    .digest()
+    .readBigInt64BE(0);
 }
 
 export interface LockHolder {

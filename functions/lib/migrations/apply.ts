@@ -12,6 +12,12 @@ import { BatchesPaused, runInBatches } from './batches.ts';
 import type { MigrationFile } from './files.ts';
 import { recordApplied, removeApplied } from './history.ts';
 import { inTransactionWithLockRetries } from './lockRetry.ts';
+import {
+  assertHoldsMigrationLock,
+  assertNoOpenTransaction,
+  assertSameTransaction,
+  currentTransactionId,
+} from './session.ts';
 import type { EngineSettings } from './settings.ts';
 import type { Clock, Log, MigrationContext, MigrationFunction } from './types.ts';
 
@@ -22,6 +28,8 @@ export interface ApplyContext {
   sql: Sql;
   /** The backend that holds the migration lock; a reconnect would silently have lost it. */
   backendPid: number;
+  /** The run's advisory lock, verified again before each history row. */
+  lockKey: bigint;
   runId: string;
   settings: EngineSettings;
   clock: Clock;
@@ -77,9 +85,17 @@ export async function applyMigration(
         sql,
         async (tx) => {
           await assertSameSession(tx, context.backendPid);
+          const transactionId = await currentTransactionId(tx);
           const started = clock.now();
           await run(context.instrument?.(tx, file) ?? tx, contextFor(tx));
           const durationMs = clock.now() - started;
+          await assertSameTransaction(tx, transactionId, file.name, direction);
+          await assertHoldsMigrationLock(
+            tx,
+            context.lockKey,
+            file.name,
+            'Nothing of this migration was applied: its transaction rolled back.',
+          );
           await record(tx, durationMs);
           return durationMs;
         },
@@ -132,6 +148,13 @@ export async function applyMigration(
     await sql.unsafe('reset lock_timeout; reset statement_timeout').catch(() => {});
   }
   const durationMs = clock.now() - started;
+  await assertNoOpenTransaction(sql, file.name, direction);
+  await assertHoldsMigrationLock(
+    sql,
+    context.lockKey,
+    file.name,
+    'It ran outside a transaction, so its statements stayed applied, but it is not recorded.',
+  );
   await record(sql, durationMs);
   return durationMs;
 }

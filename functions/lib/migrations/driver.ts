@@ -6,11 +6,18 @@ import { InvalidInput, RollbackFailed } from '../errors.ts';
 import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './advisoryLock.ts';
 import { type ApplyContext, applyMigration, type Direction } from './apply.ts';
 import { BatchesPaused } from './batches.ts';
-import { checksumOf, listMigrationFiles, loadMigration, type MigrationFile } from './files.ts';
+import { checksumOf, listMigrationFiles, type MigrationFile } from './files.ts';
 import { type AppliedMigration, ensureHistoryTable, readHistory } from './history.ts';
+import { loadPlan } from './loader.ts';
 import { checkHistory } from './plan.ts';
+import {
+  assertHoldsMigrationLock,
+  captureSessionBaseline,
+  resetSession,
+  type SessionBaseline,
+} from './session.ts';
 import type { EngineSettings } from './settings.ts';
-import type { Clock, Log } from './types.ts';
+import type { Clock, Log, MigrationFunction, MigrationModule } from './types.ts';
 
 /** A file as ley hands it to a driver's `loop`. */
 export interface LeyFile {
@@ -52,6 +59,8 @@ export interface DriverSession {
   ownsConnection: boolean;
   lockKey: bigint;
   backendPid: number;
+  /** The session's own settings before the run: each migration starts from them. */
+  baseline: SessionBaseline;
   files: MigrationFile[];
   history: AppliedMigration[];
 }
@@ -75,7 +84,8 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
       try {
         await acquireMigrationLock(sql, lockKey, { waitMs: settings.lockWaitMs, clock, log });
         const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
-        return { sql, ownsConnection, lockKey, backendPid: row?.pid ?? -1, files: [], history: [] };
+        const baseline = await captureSessionBaseline(sql);
+        return { sql, ownsConnection, lockKey, backendPid: row?.pid ?? -1, baseline, files: [], history: [] };
       } catch (error) {
         if (ownsConnection) await sql.end({ timeout: 5 });
         throw error;
@@ -83,7 +93,6 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
     },
 
     async setup(session) {
-      await ensureHistoryTable(session.sql, settings.historyTable);
       session.history = await readHistory(session.sql, settings.historyTable);
       session.files = await listMigrationFiles(options.migrationsDir);
       checkHistory(session.files, session.history);
@@ -91,9 +100,19 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
     },
 
     async loop(session, files, method) {
+      const planned = await Promise.all(
+        files.map(
+          async (leyFile) => session.files.find((f) => f.name === leyFile.name) ?? fileFromLey(leyFile),
+        ),
+      );
+      // The whole plan loads before anything changes: a broken file is named with nothing applied.
+      const modules = await loadPlan(planned, settings);
+      if (method === 'down') refuseIrreversible(planned, modules);
+      if (planned.length > 0) await ensureHistoryTable(session.sql, settings.historyTable);
       const context: ApplyContext = {
         sql: session.sql,
         backendPid: session.backendPid,
+        lockKey: session.lockKey,
         runId: options.runId,
         settings,
         clock,
@@ -105,27 +124,21 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
           : {}),
       };
       const done: string[] = [];
-      for (const leyFile of files) {
+      for (const file of planned) {
         if (
           method === 'up' &&
           options.deadline !== undefined &&
           clock.now() > options.deadline - settings.deadlineMarginMs
         ) {
           log.info('Stopping before the deadline; the rest stays pending for the next invocation', {
-            next: leyFile.name,
+            next: file.name,
           });
           return;
         }
-        const file = session.files.find((f) => f.name === leyFile.name) ?? (await fileFromLey(leyFile));
-        const module = await loadMigration(file);
-        const run = method === 'up' ? module.up : module.down;
-        if (!run) {
-          throw new RollbackFailed(
-            `Migration ${file.name} has no down(); it and the ${files.length - done.length - 1} older one(s) selected stay applied. ` +
-              'Write its down and revert again, or revert by hand (see docs/operations.md).',
-            { migration: file.name, reverted: done, remaining: files.slice(done.length).map((f) => f.name) },
-          );
-        }
+        const module = modules.get(file.name) as MigrationModule;
+        const run = (method === 'up' ? module.up : module.down) as MigrationFunction;
+        await resetSession(session.sql, session.baseline);
+        await assertHoldsMigrationLock(session.sql, session.lockKey, file.name, 'Nothing of it was applied.');
         log.info(`${method === 'up' ? 'Applying' : 'Reverting'} ${file.name}`, { migration: file.name });
         try {
           const transactional =
@@ -161,6 +174,17 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
       }
     },
   };
+}
+
+/** Reverting stops before the first migration when any selected one has no down. */
+function refuseIrreversible(files: readonly MigrationFile[], modules: Map<string, MigrationModule>): void {
+  const irreversible = files.find((file) => !modules.get(file.name)?.down);
+  if (!irreversible) return;
+  throw new RollbackFailed(
+    `Migration ${irreversible.name} has no down, so nothing was reverted (it and the ones after it would stay applied). ` +
+      'Write its down and revert again, or revert by hand (see docs/operations.md).',
+    { migration: irreversible.name, reverted: [], remaining: files.map((file) => file.name) },
+  );
 }
 
 function urlFromLeyConfig(config: unknown): string {

@@ -7,6 +7,7 @@ import { invalidIndexes } from './apply.ts';
 import { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
 import { listMigrationFiles, type MigrationFile } from './files.ts';
 import { type AppliedMigration, readHistory } from './history.ts';
+import { loadPlan } from './loader.ts';
 import {
   checkHistory,
   type DownSelection,
@@ -77,6 +78,8 @@ export async function migrateUp(
   return withRun(options, async (driver, session, runId) => {
     const fromVersion = session.history.at(-1)?.name ?? null;
     const selected = selectForUp(session.files, session.history, options);
+    // Every pending file loads, not just the selected ones: `--to` short of a broken file still names it.
+    await loadPlan(pendingMigrations(session.files, session.history), settingsOf(options));
     await driver.loop(session, toLeyFiles(selected), 'up');
     const after = await readHistory(session.sql, settingsOf(options).historyTable);
     const appliedNames = new Set(after.map((row) => row.name));

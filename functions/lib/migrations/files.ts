@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { InvalidInput } from '../errors.ts';
-import { parseSqlMigration } from './sqlFile.ts';
-import type { MigrationModule } from './types.ts';
+import type { Dirent } from 'node:fs';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { InvalidInput, MigrationInvalid } from '../errors.ts';
 
 /** A migration file on disk. `name` is the file name, as ley names it and as the history records it. */
 export interface MigrationFile {
@@ -24,11 +22,11 @@ export function compareMigrationNames(a: string, b: string): number {
 /** Lists the migration files of a folder in the order they apply, each with the checksum of its source. */
 export async function listMigrationFiles(dir: string): Promise<MigrationFile[]> {
   const absoluteDir = resolve(dir);
-  let entries: string[];
+  let entries: Dirent[];
   try {
-    entries = (await readdir(absoluteDir, { withFileTypes: true }))
-      .filter((entry) => entry.isFile() && MIGRATION_FILE.test(entry.name))
-      .map((entry) => entry.name);
+    entries = (await readdir(absoluteDir, { withFileTypes: true })).filter((entry) =>
+      MIGRATION_FILE.test(entry.name),
+    );
   } catch (error) {
     throw new InvalidInput(
       `The migrations folder ${absoluteDir} cannot be read (${(error as NodeJS.ErrnoException).code}). ` +
@@ -37,13 +35,67 @@ export async function listMigrationFiles(dir: string): Promise<MigrationFile[]> 
       { cause: error },
     );
   }
-  entries.sort(compareMigrationNames);
-  return Promise.all(
-    entries.map(async (name) => {
-      const path = join(absoluteDir, name);
-      return { name, path, checksum: checksumOf(await readFile(path, 'utf8')) };
-    }),
-  );
+  const names = entries.map((entry) => entry.name).sort(compareMigrationNames);
+  refuseDuplicateVersions(names);
+  const realDir = await realpath(absoluteDir);
+  const files: MigrationFile[] = [];
+  for (const name of names) {
+    const path = await readablePath(realDir, join(absoluteDir, name), name);
+    files.push({ name, path, checksum: checksumOf(await readFile(path, 'utf8')) });
+  }
+  return files;
+}
+
+/** Larger than any schema change; a file past it is a data dump that belongs in a batched migration. */
+export const MAX_MIGRATION_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The path to read for a listed name: a regular file, or a symlink to one inside the folder (a link
+ * leading out of it would not ship with the release). Anything else is refused, never skipped.
+ */
+async function readablePath(realDir: string, path: string, name: string): Promise<string> {
+  const refuse = (problem: string) =>
+    new MigrationInvalid(`${name}: ${problem}`, { migration: name, problem });
+  let target: string;
+  try {
+    target = await realpath(path);
+  } catch {
+    throw refuse(
+      'it is a symbolic link to nothing. Point it at a file in the migrations folder or remove it.',
+    );
+  }
+  if (!target.startsWith(realDir + sep)) {
+    throw refuse(
+      `it is a symbolic link to ${target}, outside the migrations folder, which a release would not carry. Copy the file into the folder.`,
+    );
+  }
+  const info = await stat(target);
+  if (!info.isFile()) {
+    throw refuse('it is not a regular file. Migrations are files; rename or remove it.');
+  }
+  if (info.size > MAX_MIGRATION_BYTES) {
+    throw refuse(
+      `it is ${Math.round(info.size / 1024 / 1024)} MiB, more than the ${MAX_MIGRATION_BYTES / 1024 / 1024} MiB a migration may be. ` +
+        'Load bulk data with a batched migration (inBatches) reading from storage, not inline.',
+    );
+  }
+  return target;
+}
+
+/** Two files with the same number (`001-a.ts` and `001-b.sql`) have no defined order: refused. */
+function refuseDuplicateVersions(names: readonly string[]): void {
+  const byVersion = new Map<string, string>();
+  for (const name of names) {
+    const digits = /^\d+/.exec(name)?.[0];
+    if (digits === undefined) continue;
+    const version = BigInt(digits).toString();
+    const other = byVersion.get(version);
+    if (other) {
+      const problem = `it has the same number as ${other}; their order is undefined. Renumber one of them (if one is applied, renumber the other).`;
+      throw new MigrationInvalid(`${name}: ${problem}`, { migration: name, problem });
+    }
+    byVersion.set(version, name);
+  }
 }
 
 /** SHA-256 of the source with line endings normalised, so a checkout with CRLF endings is not drift. */
@@ -58,29 +110,4 @@ export function findMigration<T extends { name: string }>(files: readonly T[], n
 
 export function stripExtension(name: string): string {
   return name.replace(/\.[^.]+$/, '');
-}
-
-/**
- * Loads a migration: a `.sql` file is parsed into its sections; a module is imported (ESM or
- * CommonJS, `.ts` through Node's type stripping), exactly as ley loads it.
- */
-export async function loadMigration(file: MigrationFile): Promise<MigrationModule> {
-  if (file.name.endsWith('.sql')) return parseSqlMigration(file.name, await readFile(file.path, 'utf8'));
-  const imported = (await import(pathToFileURL(file.path).href)) as Record<string, unknown>;
-  // ley's interop: a CommonJS module arrives as `default`.
-  const exports = (
-    typeof imported.up === 'function' || typeof imported.down === 'function'
-      ? imported
-      : (imported.default ?? imported)
-  ) as Record<string, unknown>;
-  if (typeof exports.up !== 'function') {
-    throw new InvalidInput(`Migration ${file.name} does not export an up(sql) function.`, {
-      field: file.name,
-    });
-  }
-  return {
-    up: exports.up as MigrationModule['up'],
-    down: typeof exports.down === 'function' ? (exports.down as MigrationModule['down']) : undefined,
-    transaction: exports.transaction !== false,
-  };
 }

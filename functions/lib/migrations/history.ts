@@ -1,6 +1,6 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { ConfigurationInvalid } from '../errors.ts';
-import { quoteTable } from './settings.ts';
+import { quoteTable, schemaOf } from './settings.ts';
 
 /** A row of the history table: what was applied, from which source, when, how fast, and by which run. */
 export interface AppliedMigration {
@@ -11,10 +11,19 @@ export interface AppliedMigration {
   appliedBy: string;
 }
 
+/**
+ * Creates a schema unless it exists. Checked first: `CREATE SCHEMA IF NOT EXISTS` needs the CREATE
+ * privilege on the database even when the schema is there, which an app's role rarely has.
+ */
+export async function ensureSchema(sql: Sql | TransactionSql, schema: string): Promise<void> {
+  const [row] = await sql<{ present: boolean }[]>`
+    select exists (select 1 from pg_namespace where nspname = ${schema}) as present`;
+  if (!row?.present) await sql.unsafe(`create schema if not exists "${schema}"`);
+}
+
 /** Creates the history table on first use. Call it under the migration lock: creation is not race-free. */
 export async function ensureHistoryTable(sql: Sql, table: string): Promise<void> {
-  const schema = table.includes('.') ? table.split('.')[0] : undefined;
-  if (schema) await sql.unsafe(`create schema if not exists "${schema}"`);
+  await ensureSchema(sql, schemaOf(table));
   await sql.unsafe(`
     create table if not exists ${quoteTable(table)} (
       id bigserial primary key,
@@ -26,27 +35,44 @@ export async function ensureHistoryTable(sql: Sql, table: string): Promise<void>
     )`);
 }
 
+/** The columns of our history table and the types each may have. */
+const HISTORY_COLUMNS: Record<string, readonly string[]> = {
+  id: ['bigint', 'integer'],
+  name: ['text', 'character varying'],
+  checksum: ['text', 'character varying'],
+  applied_at: ['timestamp with time zone'],
+  duration_ms: ['integer', 'bigint'],
+  applied_by: ['text', 'character varying'],
+};
+
 /** The applied migrations in the order they were applied; none when the table does not exist yet. */
 export async function readHistory(sql: Sql | TransactionSql, table: string): Promise<AppliedMigration[]> {
-  const [exists] = await sql<
-    { present: boolean }[]
-  >`select to_regclass(${quoteTable(table)}) is not null as present`;
-  if (!exists?.present) return [];
-  try {
-    return await sql.unsafe<AppliedMigration[]>(
-      `select name, checksum, applied_at as "appliedAt", duration_ms as "durationMs", applied_by as "appliedBy"
-       from ${quoteTable(table)} order by id`,
+  const columns = await sql<{ name: string; type: string }[]>`
+    select a.attname as name, format_type(a.atttypid, null) as type
+    from pg_attribute a
+    where a.attrelid = to_regclass(${quoteTable(table)}) and a.attnum > 0 and not a.attisdropped`;
+  if (columns.length === 0) return [];
+  assertHistoryShape(table, columns);
+  return sql.unsafe<AppliedMigration[]>(
+    `select name, checksum, applied_at as "appliedAt", duration_ms as "durationMs", applied_by as "appliedBy"
+     from ${quoteTable(table)} order by id`,
+  );
+}
+
+/** A table of that name that another tool (or the app) made is never read or written as ours. */
+function assertHistoryShape(table: string, columns: { name: string; type: string }[]): void {
+  const types = new Map(columns.map((column) => [column.name, column.type]));
+  const wrong = Object.entries(HISTORY_COLUMNS)
+    .filter(([name, allowed]) => !allowed.includes(types.get(name) ?? ''))
+    .map(([name, allowed]) =>
+      types.has(name) ? `${name} is ${types.get(name)}, not ${allowed[0]}` : `it lacks ${name}`,
     );
-  } catch (error) {
-    // 42703 undefined_column: a table of that name that another tool (or the app) made.
-    if ((error as { code?: string }).code !== '42703') throw error;
-    throw new ConfigurationInvalid(
-      `The table ${table} exists but is not a migration-pipeline history table (it lacks ${(error as Error).message.match(/column "?([^" ]+)"?/)?.[1] ?? 'its columns'}); ` +
-        'another tool may own it. Set MIGRATION_HISTORY_TABLE (--history-table) to a name of its own.',
-      { variable: 'MIGRATION_HISTORY_TABLE' },
-      { cause: error },
-    );
-  }
+  if (wrong.length === 0) return;
+  throw new ConfigurationInvalid(
+    `The table ${table} exists but is not a migration-pipeline history table (${wrong.join('; ')}); ` +
+      'another tool may own it. Set MIGRATION_HISTORY_TABLE (--history-table) to a name of its own.',
+    { variable: 'MIGRATION_HISTORY_TABLE' },
+  );
 }
 
 export async function recordApplied(

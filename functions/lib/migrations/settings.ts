@@ -20,16 +20,19 @@ export interface EngineSettings {
    * return: no migration is cut in half by the Lambda's time limit.
    */
   deadlineMarginMs: number;
+  /** How long importing one migration module may take before it counts as stuck (`MigrationInvalid`). */
+  importTimeoutMs: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<EngineSettings> = {
-  historyTable: 'migration_pipeline_history',
+  historyTable: 'public.migration_pipeline_history',
   lockWaitMs: 10_000,
   lockTimeoutInitialMs: 100,
   lockTimeoutMaxMs: 1_000,
   lockRetryBudgetMs: 90_000,
   statementTimeoutMs: 600_000,
   deadlineMarginMs: 600_000 + 90_000 + 30_000,
+  importTimeoutMs: 10_000,
 };
 
 /** The environment variable that sets each setting. */
@@ -41,6 +44,7 @@ export const SETTING_ENV: Readonly<Record<keyof EngineSettings, string>> = {
   lockRetryBudgetMs: 'MIGRATION_LOCK_RETRY_BUDGET',
   statementTimeoutMs: 'MIGRATION_STATEMENT_TIMEOUT',
   deadlineMarginMs: 'MIGRATION_DEADLINE_MARGIN',
+  importTimeoutMs: 'MIGRATION_IMPORT_TIMEOUT',
 };
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$/;
@@ -69,7 +73,7 @@ export function resolveSettings(
           { field: key },
         );
       }
-      settings.historyTable = String(raw);
+      settings.historyTable = canonicalTable(String(raw));
     } else {
       settings[key] = parseDuration(raw, key);
     }
@@ -100,9 +104,35 @@ export function parseDuration(raw: string | number, field: string): number {
   return Math.round(Number(match[1]) * (UNIT_MS[match[2] ?? 'ms'] ?? 1));
 }
 
-/** Quotes a validated, possibly schema-qualified, table name. */
+/** PostgreSQL keeps the first 63 bytes of an identifier (NAMEDATALEN - 1) and drops the rest. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * The one name PostgreSQL gives a validated table name: schema-qualified (unqualified means
+ * `public`, never the session's search_path, which a pg_dump preamble empties) and each part cut to
+ * 63 bytes. `migration_pipeline_history` and `public.migration_pipeline_history` are one table, one
+ * lock and one queue.
+ */
+export function canonicalTable(name: string): string {
+  const parts = name.split('.');
+  const [schema = 'public', table = ''] = parts.length === 2 ? parts : ['public', parts[0]];
+  return `${schema.slice(0, MAX_IDENTIFIER_BYTES)}.${table.slice(0, MAX_IDENTIFIER_BYTES)}`;
+}
+
+/** A table beside `table` in its schema, named `<table><suffix>`, cut so that the suffix survives. */
+export function siblingTable(table: string, suffix: string): string {
+  const [schema, name = ''] = canonicalTable(table).split('.');
+  return `${schema}.${name.slice(0, MAX_IDENTIFIER_BYTES - suffix.length)}${suffix}`;
+}
+
+/** The schema of a validated table name. */
+export function schemaOf(table: string): string {
+  return canonicalTable(table).split('.')[0] as string;
+}
+
+/** Quotes a validated table name, schema-qualified. */
 export function quoteTable(name: string): string {
-  return name
+  return canonicalTable(name)
     .split('.')
     .map((part) => `"${part}"`)
     .join('.');

@@ -1,122 +1,94 @@
-import { InvalidInput } from '../errors.ts';
+import { MigrationInvalid } from '../errors.ts';
+import { lineAt, splitStatementsAt, transactionControlOf } from './sqlStatements.ts';
 import type { MigrationFunction, MigrationModule } from './types.ts';
 
-const SECTION_MARKER = /^--\s*migrate:(up|down)\b(.*)$/gm;
+export { splitStatements } from './sqlStatements.ts';
+
+const UP_MARKER = /^--\s*migrate:up(?=\s|$)(.*)$/m;
+const DOWN_MARKER = /^--\s*migrate:down(?=\s|$)(.*)$/m;
 
 /**
- * Parses a dbmate-style SQL migration: `-- migrate:up` and `-- migrate:down` sections, with
- * `-- migrate:up transaction:false` to run the file outside a transaction.
+ * Parses a dbmate-style SQL migration, as dbmate reads it: the up section runs from the first
+ * `-- migrate:up` to the first `-- migrate:down`, the down section from there to the end (a repeated
+ * marker inside a section is a comment of that section). `transaction:false` on a marker runs that
+ * section outside a transaction. An empty down section is a deliberate no-op; no down section at
+ * all means the migration cannot be reverted. Refused, naming the line: statements before the up
+ * marker, a down marker before it, and transaction control (BEGIN, COMMIT, ROLLBACK…) in a section
+ * that runs inside the engine's transaction, where it would end that transaction early.
  */
 export function parseSqlMigration(name: string, source: string): MigrationModule {
-  const markers = [...source.matchAll(SECTION_MARKER)];
-  const sections: Partial<Record<'up' | 'down', { body: string; options: string }>> = {};
-  markers.forEach((marker, index) => {
-    const direction = marker[1] as 'up' | 'down';
-    if (sections[direction]) {
-      throw new InvalidInput(`${name} has two "-- migrate:${direction}" sections; keep one.`, {
-        field: name,
-      });
-    }
-    const start = (marker.index ?? 0) + marker[0].length;
-    const end = markers[index + 1]?.index ?? source.length;
-    sections[direction] = { body: source.slice(start, end).trim(), options: marker[2] ?? '' };
-  });
-  const up = sections.up;
+  const refuse = (offset: number, problem: string) => {
+    const line = lineAt(source, offset);
+    return new MigrationInvalid(`${name}:${line}: ${problem}`, { migration: name, line, problem });
+  };
+  const up = UP_MARKER.exec(source);
   if (!up) {
-    throw new InvalidInput(`${name} has no "-- migrate:up" section. Start the file with "-- migrate:up".`, {
-      field: name,
-    });
+    throw refuse(0, 'it has no "-- migrate:up" section. Put "-- migrate:up" above the statements to apply.');
   }
-  const outsideTransaction = (options: string) => /\btransaction:false\b/.test(options);
+  const down = DOWN_MARKER.exec(source);
+  if (down && down.index < up.index) {
+    throw refuse(down.index, '"-- migrate:down" comes before "-- migrate:up"; put the up section first.');
+  }
+  // Comments blanked out in place, so that an offset in `before` is one in `source`.
+  const before = source
+    .slice(0, up.index)
+    .replace(/--.*$|\/\*[\s\S]*?\*\//gm, (comment) => comment.replace(/[^\n]/g, ' '));
+  const offset = before.search(/\S/);
+  if (offset !== -1) {
+    throw refuse(
+      offset,
+      'statements precede "-- migrate:up"; they would never run. Move them into the up section.',
+    );
+  }
+  const upStart = up.index + up[0].length;
+  const upEnd = down ? down.index : source.length;
+  const upTransactional = !noTransactionOption(up[1] ?? '');
+  const downTransactional = down ? !noTransactionOption(down[1] ?? '') && upTransactional : upTransactional;
+  const upRunner = sectionRunner(source, upStart, upEnd, upTransactional, refuse);
+  const downRunner = down
+    ? sectionRunner(source, down.index + down[0].length, source.length, downTransactional, refuse)
+    : undefined;
   return {
-    up: sqlRunner(up.body),
-    down: sections.down?.body ? sqlRunner(sections.down.body) : undefined,
-    transaction: !outsideTransaction(up.options),
+    up: upRunner,
+    down: downRunner,
+    transaction: upTransactional,
     // dbmate reads the option per section: a down may need it when its up does not.
-    ...(sections.down
-      ? { downTransaction: !outsideTransaction(sections.down.options) && !outsideTransaction(up.options) }
-      : {}),
+    ...(down ? { downTransaction: downTransactional } : {}),
   };
 }
 
-function sqlRunner(body: string): MigrationFunction {
+function noTransactionOption(options: string): boolean {
+  return /(?:^|\s)transaction:false(?:\s|$)/.test(options);
+}
+
+function sectionRunner(
+  source: string,
+  start: number,
+  end: number,
+  transactional: boolean,
+  refuse: (offset: number, problem: string) => MigrationInvalid,
+): MigrationFunction {
+  const statements = splitStatementsAt(source.slice(start, end)).map((statement) => ({
+    ...statement,
+    offset: statement.offset + start,
+  }));
+  if (transactional) {
+    for (const statement of statements) {
+      const command = transactionControlOf(statement.sql);
+      if (command) {
+        throw refuse(
+          statement.offset,
+          `${command} inside a section that runs in the engine's transaction would end that transaction early ` +
+            '(its timeouts and its all-or-nothing with the history row). Remove it: the engine already wraps ' +
+            'the section in one transaction. To manage transactions yourself, mark the section "transaction:false".',
+        );
+      }
+    }
+  }
   return async (sql) => {
     // Each statement goes alone: outside a transaction PostgreSQL would run a multi-statement query in
     // an implicit transaction, where CREATE INDEX CONCURRENTLY is refused; inside one, errors point at
     // the statement and `check` can tell which statement took which lock.
-    for (const statement of splitStatements(body)) await sql.unsafe(statement);
+    for (const statement of statements) await sql.unsafe(statement.sql);
   };
-}
-
-/**
- * Splits SQL text into statements at top-level semicolons, leaving alone those inside quotes,
- * quoted identifiers, dollar-quoted bodies and comments.
- */
-export function splitStatements(text: string): string[] {
-  const statements: string[] = [];
-  let start = 0;
-  let i = 0;
-  while (i < text.length) {
-    const char = text[i];
-    const next = text[i + 1];
-    if (char === "'" || char === '"') {
-      i = skipQuoted(text, i, char);
-    } else if (char === '-' && next === '-') {
-      const end = text.indexOf('\n', i);
-      i = end === -1 ? text.length : end + 1;
-    } else if (char === '/' && next === '*') {
-      i = skipBlockComment(text, i);
-    } else if (char === '$') {
-      const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i))?.[0];
-      if (tag) {
-        const end = text.indexOf(tag, i + tag.length);
-        i = end === -1 ? text.length : end + tag.length;
-      } else {
-        i++;
-      }
-    } else if (char === ';') {
-      statements.push(text.slice(start, i));
-      start = ++i;
-    } else {
-      i++;
-    }
-  }
-  statements.push(text.slice(start));
-  return statements.filter((statement) => stripComments(statement).trim() !== '').map((s) => s.trim());
-}
-
-function skipQuoted(text: string, open: number, quote: string): number {
-  let i = open + 1;
-  while (i < text.length) {
-    if (text[i] === quote) {
-      if (text[i + 1] === quote)
-        i += 2; // doubled quote escapes itself
-      else return i + 1;
-    } else {
-      i++;
-    }
-  }
-  return i;
-}
-
-function skipBlockComment(text: string, open: number): number {
-  let depth = 0;
-  let i = open;
-  while (i < text.length) {
-    if (text[i] === '/' && text[i + 1] === '*') {
-      depth++;
-      i += 2;
-    } else if (text[i] === '*' && text[i + 1] === '/') {
-      depth--;
-      i += 2;
-      if (depth === 0) return i;
-    } else {
-      i++;
-    }
-  }
-  return i;
-}
-
-function stripComments(statement: string): string {
-  return statement.replace(/--.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
 }

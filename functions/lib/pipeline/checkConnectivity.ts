@@ -5,6 +5,7 @@ import type { BlockingSession } from '../errors.ts';
 import { findLockHolder, migrationLockKey } from '../migrations/advisoryLock.ts';
 import { invalidIndexes } from '../migrations/apply.ts';
 import { listMigrationFiles } from '../migrations/files.ts';
+import { loadPlan } from '../migrations/loader.ts';
 import { readHistory } from '../migrations/history.ts';
 import { findLongTransactions } from '../migrations/lockRetry.ts';
 import { checkHistory, pendingMigrations } from '../migrations/plan.ts';
@@ -86,6 +87,8 @@ export async function checkConnectivity(
              current_setting('max_connections')::int as "maxConnections"`;
     const history = await readHistory(sql, deps.settings.historyTable);
     checkHistory(files, history);
+    // Every pending file loads now, so that a broken one stops the release before its turn.
+    await loadPlan(pendingMigrations(files, history), deps.settings);
     // Take the migration lock and give it back at once: proves this user may, and that no run holds it.
     const key = migrationLockKey(deps.settings.historyTable).toString();
     const [lock] = await sql<{ taken: boolean }[]>`select pg_try_advisory_lock(${key}::bigint) as taken`;

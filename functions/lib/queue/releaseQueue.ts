@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Sql, TransactionSql } from 'postgres';
 import { ReleaseQueued, ReleaseSuperseded, RollbackRefused } from '../errors.ts';
-import { quoteTable } from '../migrations/settings.ts';
+import { ensureSchema } from '../migrations/history.ts';
+import { quoteTable, schemaOf, siblingTable } from '../migrations/settings.ts';
 
 /**
  * The release queue: one row per release of this database, kept in the database itself so that the
@@ -55,7 +56,7 @@ export const STALE_WAITER_MS = 5 * 60_000;
 
 /** The queue table sits beside the history table: `<history>_releases`. */
 export function queueTableFor(historyTable: string): string {
-  return `${historyTable}_releases`;
+  return siblingTable(historyTable, '_releases');
 }
 
 const COLUMNS = `execution_id as "executionId", execution_name as "executionName", image, state,
@@ -63,8 +64,7 @@ const COLUMNS = `execution_id as "executionId", execution_name as "executionName
 
 /** Creates the queue table on first use (idempotent, safe under concurrent callers). */
 async function ensureQueueTable(sql: Sql | TransactionSql, table: string): Promise<void> {
-  const schema = table.includes('.') ? table.split('.')[0] : undefined;
-  if (schema) await sql.unsafe(`create schema if not exists "${schema}"`);
+  await ensureSchema(sql, schemaOf(table));
   await sql.unsafe(`
     create table if not exists ${quoteTable(table)} (
       execution_id text primary key,

@@ -102,7 +102,7 @@ describe('migrate down', () => {
     expect(await tables(db)).toEqual(['a', 'b', 'c']);
   });
 
-  it('fails RollbackFailed naming a migration without down and reverts nothing after it', async () => {
+  it('fails RollbackFailed naming a migration without down, before reverting anything', async () => {
     await addMigrations(dir, {
       '004-no-down.mjs': sqlModule('create table d (id int)'),
       '005-e.mjs': table('e'),
@@ -117,10 +117,10 @@ describe('migrate down', () => {
     expect(failure.message).toContain('004-no-down.mjs');
     expect(failure.context).toMatchObject({
       migration: '004-no-down.mjs',
-      reverted: ['005-e.mjs'],
-      remaining: ['004-no-down.mjs', '003-c.mjs', '002-b.mjs', '001-a.mjs'],
+      reverted: [],
+      remaining: ['005-e.mjs', '004-no-down.mjs', '003-c.mjs', '002-b.mjs', '001-a.mjs'],
     });
-    expect(await tables(db)).toEqual(['a', 'b', 'c', 'd']);
+    expect(await tables(db)).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
   it('fails RollbackFailed when a down fails, keeping that migration applied', async () => {

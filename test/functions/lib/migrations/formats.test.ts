@@ -95,8 +95,8 @@ describe('migration formats', () => {
 
     const failure = await migrateUp({ database: db.url, migrationsDir: dir }).catch((e) => e);
 
-    expect(failure.name).toBe(ErrorName.InvalidInput);
-    expect(failure.message).toContain('001-empty.sql has no "-- migrate:up" section');
+    expect(failure.name).toBe(ErrorName.MigrationInvalid);
+    expect(failure.message).toContain('001-empty.sql:1: it has no "-- migrate:up" section');
     expect(await relations(db)).toEqual([]);
   });
 });

@@ -62,12 +62,12 @@ describe('the migration history', () => {
   });
 
   it('refuses a new file that sorts before an applied one, and changes nothing', async () => {
-    await addMigrations(dir, { '001-b-late.mjs': table('late') });
+    await addMigrations(dir, { '000-late.mjs': table('late') });
 
     const failure = await migrateUp({ database: db.url, migrationsDir: dir }).catch((e) => e);
 
     expect(failure.name).toBe(ErrorName.MigrationOutOfOrder);
-    expect(failure.message).toContain('001-b-late.mjs is new but sorts before 002-b.mjs');
+    expect(failure.message).toContain('000-late.mjs is new but sorts before 002-b.mjs');
     expect(await db.sql`select to_regclass('late') as t, to_regclass('c') as c`).toEqual([
       { t: null, c: null },
     ]);

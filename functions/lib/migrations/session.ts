@@ -1,0 +1,105 @@
+import type { Sql, TransactionSql } from 'postgres';
+import { MigrationFailed, MigrationLockLost } from '../errors.ts';
+
+/** The settings the run's session carried before any migration ran (the caller's own `SET`s). */
+export type SessionBaseline = { name: string; setting: string }[];
+
+export async function captureSessionBaseline(sql: Sql): Promise<SessionBaseline> {
+  return sql<SessionBaseline>`select name, setting from pg_settings where source = 'session' order by name`;
+}
+
+/**
+ * Puts the session back as it was before the run, so that each migration starts from the same state:
+ * a `SET search_path`, `SET ROLE`, temporary table, open cursor or LISTEN of one migration does not
+ * carry into the next. Not `DISCARD ALL`: that would release the migration lock and the driver's
+ * prepared statements.
+ */
+export async function resetSession(sql: Sql, baseline: SessionBaseline): Promise<void> {
+  await sql.unsafe(
+    'set session authorization default; reset role; reset all; close all; unlisten *; discard temp; discard sequences',
+  );
+  for (const { name, setting } of baseline) {
+    await sql`select set_config(${name}, ${setting}, false)`;
+  }
+}
+
+/**
+ * Fails `MigrationLockLost` when this session no longer holds the run's advisory lock (a migration
+ * called `pg_advisory_unlock_all()`, say): another run could then be migrating at the same time.
+ */
+export async function assertHoldsMigrationLock(
+  sql: Sql | TransactionSql,
+  key: bigint,
+  migration: string,
+  consequence: string,
+): Promise<void> {
+  const [row] = await sql<{ held: boolean }[]>`
+    select exists (
+      select 1 from pg_locks
+      where locktype = 'advisory' and granted and objsubid = 1 and pid = pg_backend_pid()
+        and classid::bigint = ((${key.toString()}::bigint >> 32) & 4294967295)
+        and objid::bigint = (${key.toString()}::bigint & 4294967295)
+        and database = (select oid from pg_database where datname = current_database())
+    ) as held`;
+  if (!row?.held) {
+    throw new MigrationLockLost(
+      `The run no longer holds its migration lock at ${migration} (a migration released advisory locks, e.g. with pg_advisory_unlock_all()?), ` +
+        `so another run could be migrating too. ${consequence} Remove the unlock from the migration and run again.`,
+      { migration },
+    );
+  }
+}
+
+/** The id of the transaction a migration started in; see `assertSameTransaction`. */
+export async function currentTransactionId(tx: TransactionSql): Promise<string> {
+  const [row] = await tx<{ id: string }[]>`select txid_current()::text as id`;
+  return row?.id ?? '';
+}
+
+/**
+ * A migration module that ran COMMIT, ROLLBACK or BEGIN ended the transaction the engine opened:
+ * what it did before may be committed, and its history row would no longer commit with it. Checked
+ * before the row is written; the migration is then not recorded.
+ */
+export async function assertSameTransaction(
+  tx: TransactionSql,
+  startedIn: string,
+  migration: string,
+  direction: 'up' | 'down',
+): Promise<void> {
+  if ((await currentTransactionId(tx)) === startedIn) return;
+  throw new MigrationFailed(
+    `Migration ${migration} (${direction}) ended the engine's transaction itself (COMMIT, ROLLBACK or BEGIN in a transactional migration). ` +
+      'It is not recorded, but what it ran before that may be committed: check the schema, remove the transaction control ' +
+      '(or export `transaction = false` and manage transactions yourself), and fix by hand what stayed.',
+    { migration, direction },
+  );
+}
+
+/**
+ * A `transaction = false` migration that began a transaction and did not end it: its open work is
+ * rolled back and it is not recorded, rather than committed later by whatever runs next.
+ */
+export async function assertNoOpenTransaction(
+  sql: Sql,
+  migration: string,
+  direction: 'up' | 'down',
+): Promise<void> {
+  // SAVEPOINT is refused outside a transaction block (25P01) and accepted, or refused as aborted
+  // (25P02), inside one: the one question PostgreSQL answers exactly.
+  const open = await sql
+    .unsafe('savepoint migration_pipeline_probe')
+    .then(() => true)
+    .catch((error: { code?: string }) => {
+      if (error.code === '25P01') return false;
+      if (error.code === '25P02') return true;
+      throw error;
+    });
+  if (!open) return;
+  await sql.unsafe('rollback');
+  throw new MigrationFailed(
+    `Migration ${migration} (${direction}) runs outside the engine's transaction (transaction = false) and left a transaction open. ` +
+      'Its open transaction was rolled back and the migration is not recorded: end every BEGIN with COMMIT, then run it again.',
+    { migration, direction },
+  );
+}
