@@ -17,6 +17,7 @@ import {
   assertNoOpenTransaction,
   assertSameTransaction,
   currentTransactionId,
+  restoreIdentity,
 } from './session.ts';
 import type { EngineSettings } from './settings.ts';
 import type { Clock, Log, MigrationContext, MigrationFunction } from './types.ts';
@@ -90,6 +91,7 @@ export async function applyMigration(
           await run(context.instrument?.(tx, file) ?? tx, contextFor(tx));
           const durationMs = clock.now() - started;
           await assertSameTransaction(tx, transactionId, file.name, direction);
+          await restoreIdentity(tx);
           await assertHoldsMigrationLock(
             tx,
             context.lockKey,
@@ -149,6 +151,7 @@ export async function applyMigration(
   }
   const durationMs = clock.now() - started;
   await assertNoOpenTransaction(sql, file.name, direction);
+  await restoreIdentity(sql);
   await assertHoldsMigrationLock(
     sql,
     context.lockKey,

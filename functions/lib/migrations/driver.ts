@@ -47,6 +47,8 @@ export interface DriverOptions {
   log: Log;
   /** Epoch ms. `up` starts no migration after `deadline - settings.deadlineMarginMs`. */
   deadline?: number;
+  /** For redo: the newest applied migration may have changed since (it is applied again as it is now). */
+  allowChangedNewest?: boolean;
   /** Called after each migration applied or reverted, for progress output and metrics. */
   onMigrated?: (event: { name: string; direction: Direction; durationMs: number }) => void;
   onLockRetry?: ApplyContext['onLockRetry'];
@@ -95,7 +97,7 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
     async setup(session) {
       session.history = await readHistory(session.sql, settings.historyTable);
       session.files = await listMigrationFiles(options.migrationsDir);
-      checkHistory(session.files, session.history);
+      checkHistory(session.files, session.history, { allowChangedNewest: options.allowChangedNewest });
       return session.history.map(({ name }) => ({ name }));
     },
 

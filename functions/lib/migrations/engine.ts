@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { connect } from '../db/connection.ts';
-import { PipelineError } from '../errors.ts';
+import { InvalidInput, PipelineError, RollbackFailed } from '../errors.ts';
 import { findLockHolder, type LockHolder, migrationLockKey } from './advisoryLock.ts';
 import { invalidIndexes } from './apply.ts';
 import { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
@@ -50,6 +50,14 @@ export interface DownResult {
   reverted: string[];
   fromVersion: string | null;
   toVersion: string | null;
+}
+
+export interface RedoResult {
+  runId: string;
+  /** The migration reverted and applied again. */
+  migration: string;
+  /** Whether its file had changed since it was applied: the history now records the new checksum. */
+  changed: boolean;
 }
 
 export interface StatusResult {
@@ -118,6 +126,38 @@ export async function migrateDown(options: MigrateOptions & DownSelection): Prom
   });
 }
 
+/**
+ * For development (the CLI refuses it on a database that is not local): reverts the newest applied
+ * migration and applies it again as its file is now, recording its new checksum. For a migration
+ * edited after it was applied, such as a scaffold applied before it was filled in. Its down runs as
+ * the file is now, since the applied version's source is gone.
+ */
+export async function migrateRedo(options: MigrateOptions): Promise<RedoResult> {
+  return withRun({ ...options, allowChangedNewest: true }, async (driver, session, runId) => {
+    const newest = session.history.at(-1);
+    const file = session.files.find((candidate) => candidate.name === newest?.name);
+    if (!newest || !file) {
+      throw new InvalidInput('Nothing to redo: no migration is applied. Apply one with "migrate up".', {
+        field: 'redo',
+      });
+    }
+    const changed = file.checksum !== newest.checksum;
+    try {
+      await driver.loop(session, toLeyFiles([file]), 'down');
+    } catch (error) {
+      if (!changed || !(error instanceof RollbackFailed)) throw error;
+      throw new RollbackFailed(
+        `${error.message} Its file changed since it was applied, and redo reverts with the down as it is now: ` +
+          'make that down also undo what the applied version did (for a scaffold applied empty, DROP ... IF EXISTS).',
+        error.context,
+        { cause: error },
+      );
+    }
+    await driver.loop(session, toLeyFiles([file]), 'up');
+    return { runId, migration: file.name, changed };
+  });
+}
+
 /** What is applied (when, how long, by which run) and pending, and what would stop a run. Changes nothing. */
 export async function migrateStatus(
   options: Pick<MigrateOptions, 'database' | 'migrationsDir' | 'settings'>,
@@ -159,6 +199,7 @@ async function withRun<T>(
     clock: options.clock ?? systemClock,
     log: options.log ?? silentLog,
     deadline: (options as { deadline?: number }).deadline,
+    allowChangedNewest: (options as { allowChangedNewest?: boolean }).allowChangedNewest,
     onMigrated: options.onMigrated,
     onLockRetry: options.onLockRetry,
     instrument: options.instrument,

@@ -11,9 +11,14 @@ import type { AppliedMigration } from './history.ts';
 /**
  * Refuses to go on when the history and the folder disagree: an applied migration whose file is gone
  * (`MigrationMissing`) or changed (`MigrationDrift`), or a new file sorted before an applied one
- * (`MigrationOutOfOrder`). Runs before anything is applied or reverted.
+ * (`MigrationOutOfOrder`). Runs before anything is applied or reverted. `allowChangedNewest` is for
+ * redo, which reverts the newest applied migration and applies it again as its file is now.
  */
-export function checkHistory(files: readonly MigrationFile[], applied: readonly AppliedMigration[]): void {
+export function checkHistory(
+  files: readonly MigrationFile[],
+  applied: readonly AppliedMigration[],
+  { allowChangedNewest = false }: { allowChangedNewest?: boolean } = {},
+): void {
   const byName = new Map(files.map((file) => [file.name, file]));
   const missing = applied.filter((row) => !byName.has(row.name)).map((row) => row.name);
   if (missing.length > 0) {
@@ -23,7 +28,7 @@ export function checkHistory(files: readonly MigrationFile[], applied: readonly 
       { migrations: missing },
     );
   }
-  for (const row of applied) {
+  for (const row of allowChangedNewest ? applied.slice(0, -1) : applied) {
     const file = byName.get(row.name);
     if (file && file.checksum !== row.checksum) {
       throw new MigrationDrift(

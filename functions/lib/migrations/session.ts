@@ -24,6 +24,14 @@ export async function resetSession(sql: Sql, baseline: SessionBaseline): Promise
 }
 
 /**
+ * Back to the session's own user before the engine writes its history row: a migration's
+ * `SET ROLE` is for its own objects, and the role it chose may not write the history.
+ */
+export async function restoreIdentity(sql: Sql | TransactionSql): Promise<void> {
+  await sql.unsafe('set session authorization default; reset role');
+}
+
+/**
  * Fails `MigrationLockLost` when this session no longer holds the run's advisory lock (a migration
  * called `pg_advisory_unlock_all()`, say): another run could then be migrating at the same time.
  */

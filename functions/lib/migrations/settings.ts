@@ -51,11 +51,14 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 
 /**
  * Builds settings from defaults, then the environment, then explicit overrides (flags), validating
- * each once. Unknown override keys are refused, so a typo cannot pass silently.
+ * each once. Unknown override keys are refused, so a typo cannot pass silently. Messages name what
+ * the person wrote: the variable a value came from, else the override's name in `overrideNames`
+ * (the CLI's flags), so neither the Lambda's nor the CLI's user reads an internal field name.
  */
 export function resolveSettings(
   overrides: Partial<Record<keyof EngineSettings, string | number | undefined>> = {},
   env: Record<string, string | undefined> = {},
+  overrideNames: Partial<Record<keyof EngineSettings, string>> = {},
 ): EngineSettings {
   const settings: EngineSettings = { ...DEFAULT_SETTINGS };
   for (const key of Object.keys(overrides)) {
@@ -63,19 +66,26 @@ export function resolveSettings(
       throw new InvalidInput(`Unknown migration setting "${key}".`, { field: key });
     }
   }
+  const nameOf = (key: keyof EngineSettings) =>
+    overrides[key] !== undefined
+      ? (overrideNames[key] ?? key)
+      : env[SETTING_ENV[key]]
+        ? SETTING_ENV[key]
+        : // Left at its default: named the way this caller's user would set it.
+          (overrideNames[key] ?? SETTING_ENV[key]);
   for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof EngineSettings)[]) {
     const raw = overrides[key] ?? env[SETTING_ENV[key]];
     if (raw === undefined || raw === '') continue;
     if (key === 'historyTable') {
       if (!IDENTIFIER.test(String(raw))) {
         throw new InvalidInput(
-          `${SETTING_ENV.historyTable} must be a table name like "migration_history" or "ops.migration_history", got "${raw}".`,
+          `${nameOf(key)} must be a table name like "migration_history" or "ops.migration_history", got "${raw}".`,
           { field: key },
         );
       }
       settings.historyTable = canonicalTable(String(raw));
     } else {
-      settings[key] = parseDuration(raw, key);
+      settings[key] = parseDuration(raw, nameOf(key));
     }
   }
   if ((overrides.deadlineMarginMs ?? env[SETTING_ENV.deadlineMarginMs] ?? '') === '') {
@@ -83,7 +93,8 @@ export function resolveSettings(
   }
   if (settings.lockTimeoutInitialMs > settings.lockTimeoutMaxMs) {
     throw new InvalidInput(
-      `The initial lock timeout (${settings.lockTimeoutInitialMs} ms) exceeds the cap (${settings.lockTimeoutMaxMs} ms); lower it or raise the cap.`,
+      `The initial lock timeout ${nameOf('lockTimeoutInitialMs')} (${settings.lockTimeoutInitialMs} ms) is above the cap ` +
+        `${nameOf('lockTimeoutMaxMs')} (${settings.lockTimeoutMaxMs} ms): lower the first, or raise the second.`,
       { field: 'lockTimeoutInitialMs' },
     );
   }
