@@ -99,6 +99,24 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
     });
   });
 
+  it('stops at CheckConnectivity when a pending file cannot run, naming file and line, with nothing applied', async () => {
+    dir = await migrationsDir({
+      ...fourMigrations,
+      '005-e.sql': '-- migrate:up\ncreate table e (id int);\ncommit;\n',
+    });
+    pipeline = await loadPipeline({ MIGRATIONS_DIR: dir });
+
+    const { error, entered } = await run(pipeline);
+
+    expect(error?.name).toBe('MigrationInvalid');
+    expect(error?.message).toContain('005-e.sql:3: COMMIT');
+    expect(entered).toEqual(['CheckConnectivity', 'NotifyFailure', 'TookTurn', 'ReleaseFailed']);
+    expect(
+      await db.sql`select to_regclass('migration_pipeline_history') as t, to_regclass('a') as a`,
+    ).toEqual([{ t: null, a: null }]);
+    expect(pipeline.notifications[0]?.Subject).toBe('migration-pipeline: release failed');
+  });
+
   it('with nothing pending and the image already running, changes nothing and succeeds', async () => {
     await run(pipeline);
     appRunner.on(DescribeServiceCommand).resolves(describeService(`${REPOSITORY}@${DIGEST}`));
