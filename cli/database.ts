@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { describeTarget } from '../functions/lib/db/connection.ts';
+import { applyTlsPolicy } from '../functions/lib/db/connectionUrl.ts';
+import { tlsPolicyFromEnv } from '../functions/lib/db/tls.ts';
 import type { CliIo } from './io.ts';
 
 /** The folder, under the project, where the embedded server keeps its data between runs (git-ignored). */
@@ -11,13 +13,14 @@ export interface CliDatabase {
 }
 
 /**
- * `DATABASE_URL` when set; otherwise the embedded PostgreSQL, whose data stays in
- * `.migration-pipeline/` so the next command sees what this one applied.
+ * `DATABASE_URL` when set, with the TLS that DATABASE_TLS and DATABASE_CA_BUNDLE ask for written
+ * in; otherwise the embedded PostgreSQL, whose data stays in `.migration-pipeline/` so the next
+ * command sees what this one applied.
  */
 async function openCliDatabase(io: CliIo): Promise<CliDatabase> {
-  const url = io.env.DATABASE_URL;
-  if (url) {
-    io.stderr(`Database: ${describeTarget(url)} (DATABASE_URL)\n`);
+  if (io.env.DATABASE_URL) {
+    const { url, mode } = applyTlsPolicy(io.env.DATABASE_URL, tlsPolicyFromEnv(io.env, io.cwd));
+    io.stderr(`Database: ${describeTarget(url)} (DATABASE_URL, TLS ${mode})\n`);
     return { url, release: async () => {} };
   }
   const dir = join(io.cwd, LOCAL_STATE_DIR);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { TlsMode, TlsSettings } from './db/connection.ts';
+import { applyTlsPolicy } from './db/connectionUrl.ts';
+import { CONFIGURABLE_TLS_MODES, type TlsMode, type TlsSettings } from './db/tls.ts';
 import { ConfigurationInvalid, InvalidInput } from './errors.ts';
 import { parseDuration } from './migrations/settings.ts';
 import type { EndpointDefaults } from './secrets/databaseSecret.ts';
@@ -10,10 +11,12 @@ type Env = Record<string, string | undefined>;
 export interface DatabaseConfig {
   /**
    * Where the credentials are: the Secrets Manager secret (deployed), or a connection URL given
-   * directly (the local run: DATABASE_URL, or the embedded server).
+   * directly (the local run: DATABASE_URL, or the embedded server), with DATABASE_TLS and
+   * DATABASE_CA_BUNDLE written into it as sslmode and sslrootcert.
    */
   credentials: { secretArn: string } | { url: string };
   defaults: EndpointDefaults;
+  /** The secret's TLS: DATABASE_TLS (default `require`) is the floor a URL in the secret may raise. */
   tls: TlsSettings;
   connectTimeoutSeconds: number;
   secretTtlMs: number;
@@ -48,17 +51,13 @@ const ECS_NAME =
   /^(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:(?:cluster|service)\/[A-Za-z0-9/_-]+|[A-Za-z0-9_-]{1,255})$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const CONTAINER_NAME = /^[A-Za-z0-9_-]{1,255}$/;
-const TLS_MODES: readonly TlsMode[] = ['disable', 'require', 'verify-full'];
 
 /** Reads and validates the database settings once; a wrong value fails `ConfigurationInvalid` naming the variable. */
 export function readDatabaseConfig(env: Env): DatabaseConfig {
-  const credentials =
-    !env.DATABASE_SECRET_ARN && env.DATABASE_URL
-      ? { url: env.DATABASE_URL }
-      : { secretArn: required(env, 'DATABASE_SECRET_ARN', SECRET_ARN, 'a Secrets Manager secret ARN') };
-  const mode = (env.DATABASE_TLS || 'require') as TlsMode;
-  if (!TLS_MODES.includes(mode)) fail('DATABASE_TLS', `must be one of ${TLS_MODES.join(', ')}`);
-  const tls: TlsSettings = { mode };
+  const configuredMode = (env.DATABASE_TLS || undefined) as TlsMode | undefined;
+  if (configuredMode !== undefined && !CONFIGURABLE_TLS_MODES.includes(configuredMode))
+    fail('DATABASE_TLS', `must be one of ${CONFIGURABLE_TLS_MODES.join(', ')}`);
+  const tls: TlsSettings = { mode: configuredMode ?? 'require' };
   if (env.DATABASE_CA_BUNDLE) {
     try {
       tls.ca = readFileSync(env.DATABASE_CA_BUNDLE, 'utf8');
@@ -68,11 +67,23 @@ export function readDatabaseConfig(env: Env): DatabaseConfig {
         `names ${env.DATABASE_CA_BUNDLE}, which cannot be read: put the RDS global bundle in certs/rds-global-bundle.pem and build again`,
       );
     }
-  } else if (mode === 'verify-full') {
-    fail(
-      'DATABASE_CA_BUNDLE',
-      'must name a PEM bundle (e.g. the RDS global bundle) when DATABASE_TLS is verify-full',
-    );
+  }
+  let credentials: DatabaseConfig['credentials'];
+  if (!env.DATABASE_SECRET_ARN && env.DATABASE_URL) {
+    // Without a floor the URL's sslmode decides, else the host's default: as the CLI chooses.
+    const policy = { mode: configuredMode, caFile: env.DATABASE_CA_BUNDLE || undefined };
+    credentials = { url: applyTlsPolicy(env.DATABASE_URL, policy).url };
+  } else {
+    credentials = {
+      secretArn: required(env, 'DATABASE_SECRET_ARN', SECRET_ARN, 'a Secrets Manager secret ARN'),
+    };
+    // RDS certificates are signed by Amazon's own CAs, which Node does not trust by default.
+    if ((tls.mode === 'verify-ca' || tls.mode === 'verify-full') && !tls.ca) {
+      fail(
+        'DATABASE_CA_BUNDLE',
+        `must name a PEM bundle (e.g. the RDS global bundle) when DATABASE_TLS is ${tls.mode}`,
+      );
+    }
   }
   const port = env.DATABASE_PORT ? Number(env.DATABASE_PORT) : undefined;
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536))

@@ -3,21 +3,13 @@ import {
   AuthenticationFailed,
   DatabaseNotFound,
   DatabaseUnreachable,
-  InvalidInput,
   type PipelineError,
   TlsError,
 } from '../errors.ts';
+import { redactConnectionUrl, resolveUrlTarget } from './connectionUrl.ts';
+import { postgresSslOption, requiresTls, serverOffersTls, type TlsMode, type TlsSettings } from './tls.ts';
 
 export type { Sql };
-
-export type TlsMode = 'disable' | 'require' | 'verify-full';
-
-/** TLS to the database: on by default (`require`); `verify-full` checks the certificate against a CA bundle. */
-export interface TlsSettings {
-  mode: TlsMode;
-  /** PEM bundle (e.g. AWS's RDS global bundle), required for `verify-full`. */
-  ca?: string;
-}
 
 /** A database as a secret describes it: the parts, so a password never has to be URL-encoded. */
 export interface DatabaseEndpoint {
@@ -29,7 +21,7 @@ export interface DatabaseEndpoint {
   tls: TlsSettings;
 }
 
-/** A connection URL (CLI, DATABASE_URL) or the parts (a Secrets Manager secret). */
+/** A connection URL (CLI, DATABASE_URL: TLS as `tlsModeFor` chooses it) or the parts (a Secrets Manager secret). */
 export type ConnectionTarget = string | DatabaseEndpoint;
 
 export interface ConnectionOptions {
@@ -51,14 +43,7 @@ export function describeTarget(target: ConnectionTarget): string {
   if (typeof target !== 'string') {
     return `postgres://${target.username}@${target.host}:${target.port}/${target.database}`;
   }
-  try {
-    const parsed = new URL(target);
-    const user = parsed.username ? `${decodeURIComponent(parsed.username)}@` : '';
-    const port = parsed.port || '5432';
-    return `postgres://${user}${parsed.hostname}:${port}${parsed.pathname}`;
-  } catch {
-    return 'an unparseable DATABASE_URL';
-  }
+  return redactConnectionUrl(target);
 }
 
 /**
@@ -66,59 +51,61 @@ export function describeTarget(target: ConnectionTarget): string {
  * and proves it answers, classifying connection failures into named errors.
  */
 export async function connect(target: ConnectionTarget, options: ConnectionOptions = {}): Promise<Sql> {
-  const common = {
+  const { endpoint, clientUrl } =
+    typeof target === 'string' ? resolveUrlTarget(target) : { endpoint: target, clientUrl: undefined };
+  const settings = {
     max: 1,
     idle_timeout: 0,
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'migration-pipeline' },
     ...(options.debug ? { debug: options.debug } : {}),
+    // The parts as read here, not as the client would read the URL again; empty ones take its defaults.
+    host: endpoint.host,
+    port: endpoint.port,
+    ...(endpoint.database ? { database: endpoint.database } : {}),
+    ...(endpoint.username ? { username: endpoint.username } : {}),
+    ...(endpoint.password ? { password: endpoint.password } : {}),
+    ssl: postgresSslOption(endpoint.tls, endpoint.host),
   };
-  let sql: Sql;
-  if (typeof target === 'string') {
-    assertConnectionUrl(target);
-    sql = postgres(target, common);
-  } else {
-    sql = postgres({
-      ...common,
-      host: target.host,
-      port: target.port,
-      database: target.database,
-      username: target.username,
-      password: target.password,
-      ssl: tlsOption(target),
-    });
-  }
+  const sql = clientUrl ? postgres(clientUrl, settings) : postgres(settings);
   try {
     await sql`select 1`;
     return sql;
   } catch (error) {
     await sql.end({ timeout: 0 }).catch(() => {});
-    throw classifyConnectionError(error, describeTarget(target), options.network) ?? error;
+    const timeoutMs = (options.connectTimeoutSeconds ?? 10) * 1000;
+    const refusedTls = await tlsRefused(error, endpoint, timeoutMs);
+    const classified = refusedTls
+      ? tlsNotOffered(error, describeTarget(target), endpoint.tls.mode)
+      : classifyConnectionError(error, describeTarget(target), options.network);
+    throw classified ?? error;
   }
 }
 
-function tlsOption({ host, tls }: DatabaseEndpoint) {
-  if (tls.mode === 'disable') return false;
-  if (tls.mode === 'require') return 'require' as const;
-  return { ca: tls.ca, rejectUnauthorized: true, servername: host };
+/** What a client that insists on TLS sees when the server answered N: the server closes on its TLS handshake. */
+const TLS_REFUSAL_SYMPTOMS: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+]);
+
+/** Whether the failure is a server without TLS refusing a mode that needs it: asked of the server, not guessed. */
+async function tlsRefused(error: unknown, endpoint: DatabaseEndpoint, timeoutMs: number): Promise<boolean> {
+  if (!requiresTls(endpoint.tls.mode) || !TLS_REFUSAL_SYMPTOMS.has(errorCode(error) ?? '')) return false;
+  return (await serverOffersTls(endpoint.host, endpoint.port, timeoutMs)) === false;
 }
 
-/** Refuses a malformed URL without echoing it: it may hold a password. */
-function assertConnectionUrl(url: string): void {
-  let protocol: string | undefined;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    protocol = undefined;
-  }
-  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
-    throw new InvalidInput(
-      'The database URL is not a valid postgres://user:password@host:port/database URL (its value is not shown: it may hold a password). ' +
-        'Check DATABASE_URL; percent-encode special characters in the password.',
-      { field: 'DATABASE_URL' },
-    );
-  }
+function tlsNotOffered(error: unknown, target: string, mode: TlsMode): TlsError {
+  return new TlsError(
+    `${target} does not offer TLS, and TLS mode ${mode} needs it. Turn ssl on in the server (RDS always offers it: ` +
+      "check that host and port are the database's), or, only on a network you trust, set DATABASE_TLS=disable " +
+      'and leave sslmode out of the URL (deployed: the DatabaseTls parameter).',
+    { target, code: 'TLS_NOT_OFFERED' },
+    { cause: error },
+  );
 }
 
 /** Codes meaning the server did not answer, or the connection went away. */
@@ -178,13 +165,47 @@ export function classifyConnectionError(
     (!sqlState && /SSL|TLS|certificate|CERT_|self.signed/i.test(`${code ?? ''} ${text}`))
   ) {
     return new TlsError(
-      `TLS to ${target} failed (${code ?? 'no code'}: ${text}). Check sslmode and the CA bundle: ` +
-        'RDS needs TLS when rds.force_ssl is on, and verify-full needs the RDS CA bundle.',
+      `TLS to ${target} failed (${code ?? 'no code'}: ${text}). ${tlsAdvice(code)}`,
       { target, ...(code ? { code } : {}) },
       { cause: error },
     );
   }
   return undefined;
+}
+
+/** Node's codes for a certificate that no trusted CA signed. */
+const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** What to change for each kind of TLS failure; "deployed" names the stack's way to change it. */
+function tlsAdvice(code: string | undefined): string {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return (
+      "The server's certificate does not name this host: connect by a name it holds (for RDS, the instance or " +
+      'cluster endpoint, not an IP address or an alias), or set DATABASE_TLS=verify-ca to check only who signed it.'
+    );
+  }
+  if (code && UNTRUSTED_CERTIFICATE.has(code)) {
+    return (
+      "No trusted CA signed the server's certificate: set DATABASE_CA_BUNDLE to the PEM file of the CA that did " +
+      '(for RDS, global-bundle.pem; deployed: certs/rds-global-bundle.pem in the build), or, only on a network you ' +
+      'trust, DATABASE_TLS=require to encrypt without checking the certificate.'
+    );
+  }
+  if (code === '28000') {
+    return 'The server accepts only encrypted connections: set DATABASE_TLS=require or stronger (deployed: the DatabaseTls parameter).';
+  }
+  return (
+    'Check DATABASE_TLS and DATABASE_CA_BUNDLE (deployed: the DatabaseTls parameter and certs/rds-global-bundle.pem), ' +
+    "and that the server's certificate is within its validity dates."
+  );
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Sql } from 'postgres';
 import { connect } from '../db/connection.ts';
+import { applyTlsPolicy } from '../db/connectionUrl.ts';
+import { tlsPolicyFromEnv } from '../db/tls.ts';
 import { InvalidInput, RollbackFailed } from '../errors.ts';
 import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './advisoryLock.ts';
 import { type ApplyContext, applyMigration, type Direction } from './apply.ts';
@@ -200,7 +202,8 @@ function urlFromLeyConfig(config: unknown): string {
       field: 'DATABASE_URL',
     });
   }
-  return url;
+  // DATABASE_TLS and DATABASE_CA_BUNDLE apply here as in the CLI.
+  return applyTlsPolicy(url, tlsPolicyFromEnv(process.env, process.cwd())).url;
 }
 
 /** ley's own CLI passes files the engine did not list (its `dir` option); read them the same way. */

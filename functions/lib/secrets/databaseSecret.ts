@@ -1,5 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { DatabaseEndpoint, TlsMode, TlsSettings } from '../db/connection.ts';
+import type { DatabaseEndpoint } from '../db/connection.ts';
+import { parseConnectionUrl, tlsModeFor, urlParts } from '../db/connectionUrl.ts';
+import type { TlsSettings } from '../db/tls.ts';
 import { SecretInvalid, SecretsUnreachable } from '../errors.ts';
 import type { Clock } from '../migrations/types.ts';
 
@@ -141,47 +143,20 @@ function stringField(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-const TLS_STRENGTH: Record<TlsMode, number> = { disable: 0, require: 1, 'verify-full': 2 };
-
-const SSL_MODES: Record<string, TlsMode> = {
-  disable: 'disable',
-  allow: 'require',
-  prefer: 'require',
-  require: 'require',
-  'verify-ca': 'verify-full',
-  'verify-full': 'verify-full',
-};
-
 function endpointFromUrl(
   text: string,
   tls: TlsSettings,
   invalid: (problem: string, message: string) => Error,
 ): DatabaseEndpoint {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid('bad-url', 'holds a DATABASE_URL that is not a valid URL');
-  }
-  if (!url.username || !url.password || !url.hostname)
+  const url = parseConnectionUrl(text);
+  if (!(url instanceof URL)) throw invalid('bad-url', `holds a DATABASE_URL that ${url.reason}`);
+  const parts = urlParts(url);
+  if (!parts.username || !parts.password || !url.hostname)
     throw invalid('incomplete-url', 'holds a DATABASE_URL without user, password or host');
-  const sslmode = url.searchParams.get('sslmode');
-  const decode = (part: string) => {
-    try {
-      return decodeURIComponent(part);
-    } catch {
-      throw invalid('bad-url', 'holds a DATABASE_URL with a malformed %-escape');
-    }
-  };
-  // The secret may ask for stronger TLS than the stack, never weaker: the stack's setting is the floor.
-  const requested = sslmode ? SSL_MODES[sslmode] : undefined;
-  const mode = requested && TLS_STRENGTH[requested] > TLS_STRENGTH[tls.mode] ? requested : tls.mode;
   return {
-    host: url.hostname,
-    port: Number(url.port || 5432),
-    database: decode(url.pathname.slice(1)) || 'postgres',
-    username: decode(url.username),
-    password: decode(url.password),
-    tls: { ...tls, mode },
+    ...parts,
+    database: parts.database || 'postgres',
+    // The secret may ask for stronger TLS than the stack, never weaker: the stack's setting is the floor.
+    tls: { ...tls, mode: tlsModeFor(url, tls.mode) },
   };
 }
