@@ -33,35 +33,47 @@ export function parse<T extends Options>(argv: string[], options: T, allowPositi
   }
 }
 
-/** Engine settings from flags over the MIGRATION_* environment, bad values reported as usage errors. */
+/** The flag of each engine setting a command can take (the rest come from MIGRATION_* only). */
+const SETTING_FLAGS: Partial<Record<keyof EngineSettings, string>> = {
+  historyTable: '--history-table',
+  lockTimeoutMaxMs: '--lock-timeout',
+  lockTimeoutInitialMs: '--lock-timeout-initial',
+  lockRetryBudgetMs: '--lock-retry-budget',
+  lockWaitMs: '--lock-wait',
+  statementTimeoutMs: '--statement-timeout',
+};
+
+/**
+ * Engine settings from flags over the MIGRATION_* environment, bad values reported as usage errors
+ * that name what the person typed: the flag, or the variable the value came from.
+ */
 export function settingsFrom(
   values: Partial<Record<string, string | boolean | undefined>>,
   env: Record<string, string | undefined>,
 ): EngineSettings {
-  const flag = (name: string) => values[name] as string | undefined;
+  const overrides = Object.fromEntries(
+    Object.entries(SETTING_FLAGS).map(([key, flag]) => [key, values[flag.slice(2)] as string | undefined]),
+  );
   try {
-    return resolveSettings(
-      {
-        historyTable: flag('history-table'),
-        lockTimeoutMaxMs: flag('lock-timeout'),
-        lockTimeoutInitialMs: flag('lock-timeout-initial'),
-        lockRetryBudgetMs: flag('lock-retry-budget'),
-        lockWaitMs: flag('lock-wait'),
-        statementTimeoutMs: flag('statement-timeout'),
-      },
-      env,
-    );
+    return resolveSettings(overrides, env, SETTING_FLAGS);
   } catch (error) {
     if (error instanceof InvalidInput) throw new UsageError(error.message);
     throw error;
   }
 }
 
-/** A positive integer flag, or a usage error naming it. */
+/** A whole-number flag (0 or more), or a usage error naming it. */
 export function positiveInteger(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
   if (!Number.isInteger(number) || number < 0)
     throw new UsageError(`--${flag} must be a whole number, got "${value}".`);
   return number;
+}
+
+/** `--step N` of up and down: 0 would do nothing, so it is a usage error like any bad count. */
+export function stepCount(value: string | undefined): number | undefined {
+  const step = positiveInteger(value, 'step');
+  if (step === 0) throw new UsageError('--step must be 1 or more: --step 0 would change nothing.');
+  return step;
 }

@@ -1,3 +1,5 @@
+import { createInterface } from 'node:readline/promises';
+
 /** Where a command writes and what it reads from its surroundings; tests pass their own. */
 export interface CliIo {
   stdout(text: string): void;
@@ -6,6 +8,8 @@ export interface CliIo {
   cwd: string;
   /** Whether stdout is a terminal (spinner line) or a log (plain lines). */
   tty: boolean;
+  /** Asks the person at the terminal a yes/no question; absent where no one can answer (CI, a pipe). */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 export const processIo: CliIo = {
@@ -14,7 +18,18 @@ export const processIo: CliIo = {
   env: process.env,
   cwd: process.cwd(),
   tty: process.stdout.isTTY === true,
+  ...(process.stdin.isTTY ? { confirm: askAtTerminal } : {}),
 };
+
+/** Yes only for an explicit "y" or "yes": Enter alone keeps the default, no. */
+async function askAtTerminal(question: string): Promise<boolean> {
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await terminal.question(`${question} [y/N] `)).trim());
+  } finally {
+    terminal.close();
+  }
+}
 
 /** Bad usage: the command line itself is wrong. Exit status 2. */
 export class UsageError extends Error {

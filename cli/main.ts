@@ -1,9 +1,11 @@
 import { PipelineError } from '../functions/lib/errors.ts';
 import packageJson from '../package.json' with { type: 'json' };
+import { withAwsErrorsExplained } from './awsErrors.ts';
 import { checkCommand } from './commands/check.ts';
 import { localCommand } from './commands/local.ts';
 import { downCommand } from './commands/migrate/down.ts';
 import { newCommand } from './commands/migrate/new.ts';
+import { redoCommand } from './commands/migrate/redo.ts';
 import { statusCommand } from './commands/migrate/status.ts';
 import { upCommand } from './commands/migrate/up.ts';
 import { verifyCommand } from './commands/migrate/verify.ts';
@@ -20,14 +22,15 @@ const MIGRATE_COMMANDS: Record<string, Command> = {
   status: statusCommand,
   up: upCommand,
   down: downCommand,
+  redo: redoCommand,
   new: newCommand,
   verify: verifyCommand,
 };
 
 const TOP_COMMANDS: Record<string, Command> = {
-  start: startCommand,
-  status: pipelineStatusCommand,
-  redrive: redriveCommand,
+  start: withAwsErrorsExplained(startCommand),
+  status: withAwsErrorsExplained(pipelineStatusCommand),
+  redrive: withAwsErrorsExplained(redriveCommand),
   local: localCommand,
   check: checkCommand,
   queue: queueCommand,
@@ -45,6 +48,7 @@ Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
   migrate status    applied (when, how long, by which run) and pending migrations
   migrate up        apply pending migrations (--to NAME, --step N)
   migrate down      revert the newest (--to NAME, --step N, --all, --run RUN_ID)
+  migrate redo      revert the newest and apply it again as its file is now (local databases only)
   migrate new       scaffold the next migration: migrate new add vendors table
   migrate verify    up -> down -> up round trip of every migration on a scratch database
   check             catch unsafe migrations: squawk on what they ran, measured locks and rewrites
@@ -54,12 +58,27 @@ Every command takes --help, and --json for one machine-readable JSON document.
 Exit status: 0 success, 1 failure (the message says what to do), 2 bad usage, 3 timed out waiting.
 `;
 
+const migrateUsage = `Usage: migration-pipeline migrate <command> [options]
+
+Migrations of DATABASE_URL, or of the embedded PostgreSQL when it is not set:
+  status    applied (when, how long, by which run) and pending migrations
+  up        apply pending migrations (--to NAME or --step N)
+  down      revert the newest (--to NAME, --step N, --all, --run RUN_ID)
+  redo      revert the newest and apply it again as its file is now (local databases only)
+  new       scaffold the next migration: migrate new add vendors table
+  verify    up -> down -> up round trip of every migration on a scratch database
+
+"migration-pipeline migrate <command> --help" lists a command's flags.
+`;
+
+const HELP = new Set(['help', '--help', '-h']);
+
 /** Runs one command line and returns its exit status; never throws. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const json = argv.includes('--json');
   try {
     const [group, name, ...rest] = argv;
-    if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
+    if (group === undefined || HELP.has(group)) {
       io.stdout(usage);
       return group === undefined ? ExitCode.usage : ExitCode.ok;
     }
@@ -70,6 +89,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const command = TOP_COMMANDS[group];
     if (command) return await command(name === undefined ? [] : [name, ...rest], io);
     if (group !== 'migrate') throw new UsageError(`Unknown command "${group}".`);
+    if (name !== undefined && HELP.has(name)) {
+      io.stdout(migrateUsage);
+      return ExitCode.ok;
+    }
     const migrateCommand = name === undefined ? undefined : MIGRATE_COMMANDS[name];
     if (!migrateCommand) {
       throw new UsageError(
@@ -84,6 +107,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
 function report(error: unknown, io: CliIo, json: boolean): number {
   if (error instanceof UsageError) {
+    // A script that asked for JSON reads the error where it reads the rest: one document on stdout.
+    if (json) printJson(io, { error: { name: error.name, message: error.message } });
     io.stderr(`${error.message}\nRun "migration-pipeline --help" for usage.\n`);
     return ExitCode.usage;
   }

@@ -1,11 +1,13 @@
 import { resolve } from 'node:path';
 import { checkMigrations } from '../../functions/lib/check/check.ts';
 import { loadSeverities } from '../../functions/lib/check/rules.ts';
+import { describeTarget } from '../../functions/lib/db/connection.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { parse, settingsFrom } from '../args.ts';
 import { withCliDatabase } from '../database.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
+import { requireMigrations } from './migrate/runSupport.ts';
 
 export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME] [--seed FILE] [--config FILE] [--json]
 
@@ -41,20 +43,23 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
     if (error instanceof InvalidInput) throw new UsageError(error.message);
     throw error;
   }
-  const report = await withCliDatabase(io, (url) =>
-    checkMigrations({
+  const migrationsDir = resolve(io.cwd, values.dir);
+  await requireMigrations(migrationsDir);
+  const report = await withCliDatabase(io, async (url) => {
+    const checked = await checkMigrations({
       databaseUrl: url,
-      migrationsDir: resolve(io.cwd, values.dir),
+      migrationsDir,
       since: values.since,
       seedFile: values.seed && resolve(io.cwd, values.seed),
       severities,
       settings: settingsFrom(values, io.env),
-    }),
-  );
+    });
+    if (checked.migrations.length === 0) throw nothingToCheck(values.since, url);
+    return checked;
+  });
   if (values.json) {
     printJson(io, report);
   } else {
-    if (report.migrations.length === 0) io.stdout('No pending migration to check.\n');
     for (const migration of report.migrations) {
       const errors = migration.findings.filter((f) => f.severity === 'error').length;
       io.stdout(
@@ -71,4 +76,18 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
     );
   }
   return report.ok ? ExitCode.ok : ExitCode.failed;
+}
+
+/** A check that judged nothing would pass while proving nothing: it fails, saying what to check instead. */
+function nothingToCheck(since: string | undefined, url: string): InvalidInput {
+  return since === undefined
+    ? new InvalidInput(
+        `Every migration in the folder is already applied to ${describeTarget(url)}, so none is pending to check. ` +
+          'To check ones applied there, name the migration before them: check --since NAME.',
+        { field: 'since' },
+      )
+    : new InvalidInput(
+        `--since ${since}: no migration comes after it, so there is nothing to check. Name an earlier one.`,
+        { field: 'since' },
+      );
 }

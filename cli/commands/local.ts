@@ -8,7 +8,7 @@ import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { loadHandlers } from '../local/handlers.ts';
 import { startLocalExecution } from '../local/stateMachine.ts';
 import { printJson } from '../output.ts';
-import { fromLocalEvent } from '../progress/events.ts';
+import { LocalEventTranslator } from '../progress/events.ts';
 import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
 
 /** The Task states of a release's way forward: the ones `--fail-at` can fail. */
@@ -72,7 +72,10 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
         `  database   ${describeTarget(url)}\n  deploy     ${deployTarget.description}\n\n`,
     );
     const handlers = await loadHandlers({
+      // The URL carries the TLS this command chose: the handlers must not apply the shell's DATABASE_TLS again.
       DATABASE_URL: url,
+      DATABASE_TLS: '',
+      DATABASE_CA_BUNDLE: '',
       MIGRATIONS_DIR: migrationsDir,
       ECR_REPOSITORY_URI: io.env.ECR_REPOSITORY_URI || repository,
       ...deployTarget.env,
@@ -93,9 +96,9 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
       ...(failAt ? { failAt } : {}),
     });
     const reporter = new ReleaseReporter({ write: io.stdout, tty: io.tty, quiet: values.json });
+    const translator = new LocalEventTranslator(execution.lastFailure);
     for await (const event of execution.eventLogs) {
-      const progress = fromLocalEvent(event as never, execution.lastFailure);
-      if (progress) reporter.handle(progress);
+      for (const progress of translator.translate(event as never)) reporter.handle(progress);
     }
     await execution.result.catch(() => {});
     const summary = reporter.result();

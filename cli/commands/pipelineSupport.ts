@@ -9,18 +9,20 @@ import { type CliIo, UsageError } from '../io.ts';
 export const PIPELINE_OPTIONS = {
   'state-machine-arn': { type: 'string' },
   stack: { type: 'string' },
+  /** Where to look the stack up; the state machine's ARN names its own region. */
+  region: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 /** The state machine from the flags, STATE_MACHINE_ARN or the stack's output. */
 export function stateMachineArnFrom(
-  values: { 'state-machine-arn'?: string; stack?: string },
+  values: { 'state-machine-arn'?: string; stack?: string; region?: string },
   io: CliIo,
 ): Promise<string> {
   return resolveStateMachineArn(
     { flag: values['state-machine-arn'], env: io.env, stack: values.stack },
-    () => new CloudFormationClient({}),
+    () => new CloudFormationClient(values.region ? { region: values.region } : {}),
   ).catch((error) => {
     if (error instanceof InvalidInput) throw new UsageError(error.message);
     throw error;

@@ -13,7 +13,8 @@ export const usage = `Usage: migration-pipeline redrive <execution> [--wait] [--
 
 Redrives a failed, timed-out or aborted release from the state that failed (Step Functions'
 RedriveExecution, within 14 days). Its run id stays the same, so its rollback still reverts exactly
-what it applied. Exit status as for "start".
+what it applied. Exit status as for "start". An execution named without its ARN is looked up under
+--state-machine-arn, STATE_MACHINE_ARN, or --stack NAME (in --region REGION or AWS_REGION).
 `;
 
 export async function redriveCommand(argv: string[], io: CliIo): Promise<number> {

@@ -23,6 +23,7 @@ and digest), so a CI job that is re-run attaches to its release instead of start
   --dry-run                 check connectivity and report the plan; change nothing
   --new                     start a fresh execution even if this image was released before
   --state-machine-arn ARN   the pipeline (or STATE_MACHINE_ARN, or --stack NAME: the SAM stack's output)
+  --region REGION           the stack's region (or AWS_REGION); an ARN names its own
   --wait                    follow it to the end: one line per state, then the migrations table
   --timeout 60min           stop waiting after this long (exit status 3; the release goes on)
   --poll 5s                 how often to read the execution's history
@@ -129,9 +130,26 @@ function pipelineInput(
       ...(values['dry-run'] ? { dryRun: true } : {}),
     });
   } catch (error) {
-    if (error instanceof InvalidInput) throw new UsageError(error.message);
+    if (error instanceof InvalidInput) throw new UsageError(namingTheFlag(error));
     throw error;
   }
+}
+
+/** The flag behind each field of the pipeline's input. */
+const INPUT_FLAGS: Record<string, string> = {
+  'input.image.uri': '--image',
+  'input.image.digest': '--digest',
+  'input.image.tag': '--tag',
+  'input.source': '--source',
+};
+
+/** The input's messages start with the field ("input.image.uri must be ..."): a person typed the flag. */
+function namingTheFlag(error: InvalidInput): string {
+  const { field } = error.context;
+  const flag = INPUT_FLAGS[field];
+  return flag && error.message.startsWith(field)
+    ? `${flag}${error.message.slice(field.length)}`
+    : error.message;
 }
 
 function safeUserName(): string {

@@ -6,7 +6,7 @@ import { printJson, table } from '../output.ts';
 import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
 import { PIPELINE_OPTIONS, sfnClientFor, stateMachineArnFrom } from './pipelineSupport.ts';
 
-export const usage = `Usage: migration-pipeline status [execution] [--state-machine-arn ARN | --stack NAME] [--json]
+export const usage = `Usage: migration-pipeline status [execution] [--state-machine-arn ARN | --stack NAME [--region REGION]] [--json]
 
 Without an execution: the pipeline's recent releases. With one (name or ARN): its states, what each
 did, and how it ended.

@@ -10,7 +10,7 @@ interface LocalStateData {
  * Translates one aws-local-stepfunctions event; events of no interest give undefined. Its retry
  * events carry no error, so `lastFailure` tells what the state's last attempt failed with.
  */
-export function fromLocalEvent(
+function fromLocalEvent(
   event: { type: string; timestamp: number } & Record<string, unknown>,
   lastFailure: (state: string) => { error: string; cause: string } | undefined = () => undefined,
 ): ProgressEvent | undefined {
@@ -47,5 +47,31 @@ export function fromLocalEvent(
       return { type: 'executionFailed', at, error: String(event.Error), cause: String(event.Cause ?? '') };
     default:
       return undefined;
+  }
+}
+
+/**
+ * Translates aws-local-stepfunctions' event log into progress. The library logs StateFailed for
+ * every failed attempt, also for one its Retry then retries; so a failure is held back until the
+ * next event says which it was: a retry (StateRetried follows) or the state's failure.
+ */
+export class LocalEventTranslator {
+  private heldFailure: Extract<ProgressEvent, { type: 'stateFailed' }> | undefined;
+  private readonly lastFailure: (state: string) => { error: string; cause: string } | undefined;
+
+  constructor(lastFailure: (state: string) => { error: string; cause: string } | undefined) {
+    this.lastFailure = lastFailure;
+  }
+
+  translate(event: { type: string; timestamp: number } & Record<string, unknown>): ProgressEvent[] {
+    const held = this.heldFailure;
+    this.heldFailure = undefined;
+    const progress = fromLocalEvent(event, this.lastFailure);
+    if (progress?.type === 'stateFailed') {
+      this.heldFailure = progress;
+      return held ? [held] : [];
+    }
+    const retried = progress?.type === 'stateRetried' && progress.state === held?.state;
+    return [...(held && !retried ? [held] : []), ...(progress ? [progress] : [])];
   }
 }

@@ -258,6 +258,18 @@ export function migrationResults(summary: ReleaseSummary): [string, string][] {
   ];
 }
 
+/** What to say when the release applied no migration: none was pending, or it never got to try. */
+function withoutMigrations(summary: ReleaseSummary): string {
+  if (summary.dryRun) return 'No migration is pending.';
+  const migrate = summary.states.filter((state) => state.name === 'Migrate');
+  if (migrate.some((state) => state.status === 'succeeded'))
+    return 'No migration was pending: the schema was already up to date.';
+  if (migrate.length > 0) return 'No migration was applied.';
+  if (summary.status === 'RUNNING') return 'No migration applied yet.';
+  const where = summary.failedState ? `in ${summary.failedState}, ` : '';
+  return `No migration was attempted: the release stopped ${where}before Migrate.`;
+}
+
 /** The closing block: how the release ended and the table of migrations. */
 export function formatSummary(summary: ReleaseSummary, consoleUrl?: string): string {
   const lines: string[] = [''];
@@ -280,11 +292,7 @@ export function formatSummary(summary: ReleaseSummary, consoleUrl?: string): str
     ...(summary.dryRun ? summary.pending.map((name) => [name, 'pending (dry run)']) : []),
   ];
   if (rows.length === 0) {
-    lines.push(
-      summary.dryRun
-        ? 'No migration is pending.'
-        : 'No migration was pending: the schema was already up to date.',
-    );
+    lines.push(withoutMigrations(summary));
   } else {
     const width = Math.max(...rows.map(([name]) => (name ?? '').length), 'MIGRATION'.length);
     lines.push(

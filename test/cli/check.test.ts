@@ -54,7 +54,23 @@ describe('migration-pipeline check (CLI)', () => {
   });
 
   it('--since checks only the migrations after the one named', async () => {
-    const { stdout } = await cli('--since', '002-rename', '--json');
-    expect(JSON.parse(stdout).migrations).toEqual([]);
+    const { stdout } = await cli('--since', '001-t', '--json');
+    expect(JSON.parse(stdout).migrations.map((m: { name: string }) => m.name)).toEqual(['002-rename.mjs']);
+  });
+
+  it('finding no migration to check is a named failure that says what to check instead', async () => {
+    await runCli(['migrate', 'up'], { env: { DATABASE_URL: db.url }, cwd });
+    const [allApplied, nothingAfter, emptyFolder] = await Promise.all([
+      cli('--json'),
+      cli('--since', '002-rename'),
+      cli('--dir', await migrationsDir({})),
+    ]);
+
+    expect([allApplied.code, nothingAfter.code, emptyFolder.code]).toEqual([1, 1, 1]);
+    expect(JSON.parse(allApplied.stdout).error).toMatchObject({ name: 'InvalidInput' });
+    expect(allApplied.stderr).toContain('none is pending to check');
+    expect(allApplied.stderr).toContain('--since');
+    expect(nothingAfter.stderr).toContain('InvalidInput: --since 002-rename: no migration comes after it');
+    expect(emptyFolder.stderr).toContain('holds no migration');
   });
 });

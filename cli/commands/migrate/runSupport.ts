@@ -1,5 +1,6 @@
+import { InvalidInput } from '../../../functions/lib/errors.ts';
 import type { EngineSettings, Log, MigrateOptions } from '../../../functions/lib/migrations/index.ts';
-import { newRunId, systemClock } from '../../../functions/lib/migrations/index.ts';
+import { listMigrationFiles, newRunId, systemClock } from '../../../functions/lib/migrations/index.ts';
 import type { CliIo } from '../../io.ts';
 import { formatDuration } from '../../output.ts';
 
@@ -20,4 +21,17 @@ export function cliRunOptions(
       : ({ name, direction, durationMs }) =>
           io.stdout(`  ${direction === 'up' ? '↑' : '↓'} ${name} (${formatDuration(durationMs)})\n`),
   };
+}
+
+/**
+ * For the commands that judge every migration (verify, check): a folder without any would pass
+ * having judged nothing, so it fails, pointing at --dir (usually the wrong folder).
+ */
+export async function requireMigrations(migrationsDir: string): Promise<void> {
+  if ((await listMigrationFiles(migrationsDir)).length > 0) return;
+  throw new InvalidInput(
+    `The migrations folder ${migrationsDir} holds no migration (files like 001-create-users.ts, .mjs, .js or .sql), ` +
+      'so there is nothing to judge. Pass the folder that holds them with --dir.',
+    { field: 'dir' },
+  );
 }

@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import { migrateUp, systemClock } from '../../../functions/lib/migrations/index.ts';
-import { COMMON_OPTIONS, parse, positiveInteger, RUN_OPTIONS, settingsFrom } from '../../args.ts';
+import { COMMON_OPTIONS, parse, positiveInteger, RUN_OPTIONS, settingsFrom, stepCount } from '../../args.ts';
 import { withCliDatabase } from '../../database.ts';
-import { type CliIo, ExitCode } from '../../io.ts';
+import { type CliIo, ExitCode, UsageError } from '../../io.ts';
 import { retryWhileLockBusy } from '../../lockBusyRetry.ts';
 import { printJson } from '../../output.ts';
 import { cliRunOptions } from './runSupport.ts';
 
-export const usage = `Usage: migration-pipeline migrate up [--to NAME] [--step N] [--dir migrations] [--json]
+export const usage = `Usage: migration-pipeline migrate up [--to NAME | --step N] [--dir migrations] [--json]
 
 Applies the pending migrations in order, each in its own transaction with a short, retried
 lock_timeout. --to applies up to and including NAME (with or without extension); --step applies N.
@@ -32,8 +32,11 @@ export async function upCommand(argv: string[], io: CliIo): Promise<number> {
     io.stdout(usage);
     return ExitCode.ok;
   }
+  if (values.to !== undefined && values.step !== undefined) {
+    throw new UsageError('Give --to or --step, not both: each says on its own where to stop.');
+  }
   const settings = settingsFrom(values, io.env);
-  const step = positiveInteger(values.step, 'step');
+  const step = stepCount(values.step);
   const retries = positiveInteger(values['lock-retries'], 'lock-retries') ?? 0;
   const migrationsDir = resolve(io.cwd, values.dir);
   const options = cliRunOptions(io, { runId: values['run-id'], settings, json: values.json });

@@ -4,6 +4,7 @@ import { COMMON_OPTIONS, parse, settingsFrom } from '../../args.ts';
 import { withCliDatabase } from '../../database.ts';
 import { type CliIo, ExitCode } from '../../io.ts';
 import { printJson } from '../../output.ts';
+import { requireMigrations } from './runSupport.ts';
 
 export const usage = `Usage: migration-pipeline migrate verify [--dir migrations] [--json]
 
@@ -20,6 +21,7 @@ export async function verifyCommand(argv: string[], io: CliIo): Promise<number> 
   }
   const settings = settingsFrom(values, io.env);
   const migrationsDir = resolve(io.cwd, values.dir);
+  await requireMigrations(migrationsDir);
   const result = await withCliDatabase(io, (url) =>
     verifyMigrations({ databaseUrl: url, migrationsDir, settings }),
   );

@@ -187,7 +187,7 @@ export async function migrateStatus(
 
 /** Connect, lock, check the history, run `body`, then always release the lock and the connection. */
 async function withRun<T>(
-  options: MigrateOptions,
+  options: MigrateOptions & Pick<DriverOptions, 'deadline' | 'allowChangedNewest'>,
   body: (driver: LeyDriver<DriverSession>, session: DriverSession, runId: string) => Promise<T>,
 ): Promise<T> {
   const runId = options.runId ?? newRunId();
@@ -198,8 +198,8 @@ async function withRun<T>(
     settings: settingsOf(options),
     clock: options.clock ?? systemClock,
     log: options.log ?? silentLog,
-    deadline: (options as { deadline?: number }).deadline,
-    allowChangedNewest: (options as { allowChangedNewest?: boolean }).allowChangedNewest,
+    deadline: options.deadline,
+    allowChangedNewest: options.allowChangedNewest,
     onMigrated: options.onMigrated,
     onLockRetry: options.onLockRetry,
     instrument: options.instrument,
