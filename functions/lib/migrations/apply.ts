@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Sql, TransactionSql } from 'postgres';
-import { classifyConnectionError } from '../db/connection.ts';
+import { classifyConnectionError, UNREACHABLE_CODES } from '../db/connection.ts';
 import {
   DatabaseUnreachable,
   describePostgresError,
@@ -16,7 +16,11 @@ import {
   assertHoldsMigrationLock,
   assertNoOpenTransaction,
   assertSameTransaction,
+  captureSessionBaseline,
   currentTransactionId,
+  escapedTransaction,
+  escapedTransactionFailure,
+  resetSession,
   restoreIdentity,
 } from './session.ts';
 import type { EngineSettings } from './settings.ts';
@@ -88,7 +92,16 @@ export async function applyMigration(
           await assertSameSession(tx, context.backendPid);
           const transactionId = await currentTransactionId(tx);
           const started = clock.now();
-          await run(context.instrument?.(tx, file) ?? tx, contextFor(tx));
+          try {
+            await run(context.instrument?.(tx, file) ?? tx, contextFor(tx));
+          } catch (error) {
+            // Not "nothing was applied", and no retry: what it committed before would run twice.
+            // (A lost connection is asked nothing more: its transaction is gone with it.)
+            if (!connectionLost(error) && (await escapedTransaction(tx, transactionId))) {
+              throw escapedTransactionFailure(error, file.name, direction);
+            }
+            throw error;
+          }
           const durationMs = clock.now() - started;
           await assertSameTransaction(tx, transactionId, file.name, direction);
           await restoreIdentity(tx);
@@ -120,6 +133,9 @@ export async function applyMigration(
   }
 
   await assertSameSession(sql, context.backendPid);
+  // The session as the run left it before this migration: restored before its history row, which a
+  // `SET default_transaction_read_only` or `SET ROLE` of the migration must not block.
+  const baseline = await captureSessionBaseline(sql);
   await dropOwnInvalidIndexes(sql, file, log);
   const invalidBefore = new Set(await invalidIndexes(sql));
   const started = clock.now();
@@ -151,7 +167,7 @@ export async function applyMigration(
   }
   const durationMs = clock.now() - started;
   await assertNoOpenTransaction(sql, file.name, direction);
-  await restoreIdentity(sql);
+  await resetSession(sql, baseline);
   await assertHoldsMigrationLock(
     sql,
     context.lockKey,
@@ -191,6 +207,10 @@ export async function invalidIndexes(sql: Sql | TransactionSql): Promise<string[
     from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
     where not i.indisvalid order by 1`;
   return rows.map((row) => row.name);
+}
+
+function connectionLost(error: unknown): boolean {
+  return UNREACHABLE_CODES.has((error as { code?: string } | null)?.code ?? '');
 }
 
 async function assertSameSession(sql: Sql | TransactionSql, backendPid: number): Promise<void> {

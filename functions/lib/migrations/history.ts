@@ -45,10 +45,14 @@ const HISTORY_COLUMNS: Record<string, readonly string[]> = {
   applied_by: ['text', 'character varying'],
 };
 
+/** The columns the engine's insert leaves out: the table must fill them (bigserial, now()). */
+const DEFAULTED_COLUMNS = ['id', 'applied_at'];
+
 /** The applied migrations in the order they were applied; none when the table does not exist yet. */
 export async function readHistory(sql: Sql | TransactionSql, table: string): Promise<AppliedMigration[]> {
-  const columns = await sql<{ name: string; type: string }[]>`
-    select a.attname as name, format_type(a.atttypid, null) as type
+  const columns = await sql<HistoryColumn[]>`
+    select a.attname as name, format_type(a.atttypid, null) as type,
+           a.atthasdef or a.attidentity <> '' as "hasDefault"
     from pg_attribute a
     where a.attrelid = to_regclass(${quoteTable(table)}) and a.attnum > 0 and not a.attisdropped`;
   if (columns.length === 0) return [];
@@ -59,14 +63,23 @@ export async function readHistory(sql: Sql | TransactionSql, table: string): Pro
   );
 }
 
+interface HistoryColumn {
+  name: string;
+  type: string;
+  hasDefault: boolean;
+}
+
 /** A table of that name that another tool (or the app) made is never read or written as ours. */
-function assertHistoryShape(table: string, columns: { name: string; type: string }[]): void {
-  const types = new Map(columns.map((column) => [column.name, column.type]));
+function assertHistoryShape(table: string, columns: HistoryColumn[]): void {
+  const byName = new Map(columns.map((column) => [column.name, column]));
   const wrong = Object.entries(HISTORY_COLUMNS)
-    .filter(([name, allowed]) => !allowed.includes(types.get(name) ?? ''))
+    .filter(([name, allowed]) => !allowed.includes(byName.get(name)?.type ?? ''))
     .map(([name, allowed]) =>
-      types.has(name) ? `${name} is ${types.get(name)}, not ${allowed[0]}` : `it lacks ${name}`,
+      byName.has(name) ? `${name} is ${byName.get(name)?.type}, not ${allowed[0]}` : `it lacks ${name}`,
     );
+  for (const name of DEFAULTED_COLUMNS) {
+    if (byName.get(name)?.hasDefault === false) wrong.push(`${name} has no default`);
+  }
   if (wrong.length === 0) return;
   throw new ConfigurationInvalid(
     `The table ${table} exists but is not a migration-pipeline history table (${wrong.join('; ')}); ` +

@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { MigrationFailed, MigrationLockLost } from '../errors.ts';
+import { describePostgresError, MigrationFailed, MigrationLockLost, postgresErrorFields } from '../errors.ts';
 
 /** The settings the run's session carried before any migration ran (the caller's own `SET`s). */
 export type SessionBaseline = { name: string; setting: string }[];
@@ -10,9 +10,10 @@ export async function captureSessionBaseline(sql: Sql): Promise<SessionBaseline>
 
 /**
  * Puts the session back as it was before the run, so that each migration starts from the same state:
- * a `SET search_path`, `SET ROLE`, temporary table, open cursor or LISTEN of one migration does not
- * carry into the next. Not `DISCARD ALL`: that would release the migration lock and the driver's
- * prepared statements.
+ * a `SET search_path`, `SET ROLE`, temporary table, open cursor, LISTEN or `PREPARE` of one migration
+ * does not carry into the next. Not `DISCARD ALL` (nor `DEALLOCATE ALL`): that would release the
+ * migration lock and the driver's own prepared statements, which `postgres` then fails to find
+ * inside the next transaction (26000). Only statements prepared by SQL `PREPARE` are deallocated.
  */
 export async function resetSession(sql: Sql, baseline: SessionBaseline): Promise<void> {
   await sql.unsafe(
@@ -21,6 +22,8 @@ export async function resetSession(sql: Sql, baseline: SessionBaseline): Promise
   for (const { name, setting } of baseline) {
     await sql`select set_config(${name}, ${setting}, false)`;
   }
+  const prepared = await sql<{ name: string }[]>`select name from pg_prepared_statements where from_sql`;
+  for (const { name } of prepared) await sql.unsafe(`deallocate "${name.replaceAll('"', '""')}"`);
 }
 
 /**
@@ -81,6 +84,41 @@ export async function assertSameTransaction(
       'It is not recorded, but what it ran before that may be committed: check the schema, remove the transaction control ' +
       '(or export `transaction = false` and manage transactions yourself), and fix by hand what stayed.',
     { migration, direction },
+  );
+}
+
+/**
+ * After a migration failed inside the engine's transaction: whether it had ended that transaction
+ * itself first (COMMIT, ROLLBACK or BEGIN), so that what it ran before may be committed. A query
+ * that answers in another transaction, or in none, says so. One refused as aborted (25P02) is in
+ * the engine's transaction or in one the migration began after ending it: that transaction is
+ * rolled back, as it would be anyway, and the engine's own transaction was escaped if it committed.
+ */
+export async function escapedTransaction(tx: TransactionSql, startedIn: string): Promise<boolean> {
+  try {
+    return (await currentTransactionId(tx)) !== startedIn;
+  } catch (error) {
+    // Anything else (the connection lost) is for the migration's own error to tell.
+    if ((error as { code?: string }).code !== '25P02') return false;
+  }
+  await tx.unsafe('rollback');
+  const [row] = await tx<{ status: string | null }[]>`select txid_status(${startedIn}::bigint) as status`;
+  return row?.status === 'committed';
+}
+
+/** The failure of a migration that had escaped the engine's transaction (see `escapedTransaction`). */
+export function escapedTransactionFailure(
+  error: unknown,
+  migration: string,
+  direction: 'up' | 'down',
+): MigrationFailed {
+  return new MigrationFailed(
+    `Migration ${migration} (${direction}) failed: ${describePostgresError(error)}. It had ended the engine's transaction ` +
+      'itself (COMMIT, ROLLBACK or BEGIN in a transactional migration), so part of it may have committed, and it is not ' +
+      'recorded: check the tables, columns, indexes and rows it creates or changes before its failing statement, fix by ' +
+      'hand what stayed, and remove the transaction control (or export `transaction = false` and manage transactions yourself).',
+    { migration, direction, ...postgresErrorFields(error) },
+    { cause: error },
   );
 }
 

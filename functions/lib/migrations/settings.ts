@@ -120,12 +120,13 @@ const MAX_IDENTIFIER_BYTES = 63;
 
 /**
  * The one name PostgreSQL gives a validated table name: schema-qualified (unqualified means
- * `public`, never the session's search_path, which a pg_dump preamble empties) and each part cut to
- * 63 bytes. `migration_pipeline_history` and `public.migration_pipeline_history` are one table, one
- * lock and one queue.
+ * `public`, never the session's search_path, which a pg_dump preamble empties), folded to lower case
+ * as PostgreSQL folds an unquoted name (validated names are plain ASCII, so folding is exact), and
+ * each part cut to 63 bytes. `Migration_History`, `migration_history` and
+ * `public.migration_history` are one table, one lock and one queue.
  */
 export function canonicalTable(name: string): string {
-  const parts = name.split('.');
+  const parts = name.toLowerCase().split('.');
   const [schema = 'public', table = ''] = parts.length === 2 ? parts : ['public', parts[0]];
   return `${schema.slice(0, MAX_IDENTIFIER_BYTES)}.${table.slice(0, MAX_IDENTIFIER_BYTES)}`;
 }

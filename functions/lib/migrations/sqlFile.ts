@@ -1,5 +1,6 @@
 import { MigrationInvalid } from '../errors.ts';
-import { lineAt, splitStatementsAt, transactionControlOf } from './sqlStatements.ts';
+import { engineTimeoutChangedBy, transactionControlOf, unrunnableProblem } from './sqlRefusals.ts';
+import { lineAt, type SqlStatement, scanStatements, UnsplittableSql } from './sqlStatements.ts';
 import type { MigrationFunction, MigrationModule } from './types.ts';
 
 export { splitStatements } from './sqlStatements.ts';
@@ -7,17 +8,22 @@ export { splitStatements } from './sqlStatements.ts';
 const UP_MARKER = /^--\s*migrate:up(?=\s|$)(.*)$/m;
 const DOWN_MARKER = /^--\s*migrate:down(?=\s|$)(.*)$/m;
 
+type Refuse = (offset: number, problem: string) => MigrationInvalid;
+
 /**
  * Parses a dbmate-style SQL migration, as dbmate reads it: the up section runs from the first
  * `-- migrate:up` to the first `-- migrate:down`, the down section from there to the end (a repeated
  * marker inside a section is a comment of that section). `transaction:false` on a marker runs that
- * section outside a transaction. An empty down section is a deliberate no-op; no down section at
- * all means the migration cannot be reverted. Refused, naming the line: statements before the up
- * marker, a down marker before it, and transaction control (BEGIN, COMMIT, ROLLBACK…) in a section
- * that runs inside the engine's transaction, where it would end that transaction early.
+ * section outside a transaction; each section reads its own marker. An empty down section is a
+ * deliberate no-op; no down section at all means the migration cannot be reverted. Refused, naming
+ * the line: statements before the up marker, a down marker before it, what psql would not send as
+ * SQL (meta-commands, an unterminated quote or comment), `COPY … FROM STDIN`, and, in a section that
+ * runs inside the engine's transaction, transaction control and changes to the engine's timeouts.
  */
-export function parseSqlMigration(name: string, source: string): MigrationModule {
-  const refuse = (offset: number, problem: string) => {
+export function parseSqlMigration(name: string, text: string): MigrationModule {
+  // Editors on Windows save a byte-order mark, which would hide the first marker.
+  const source = text.replace(/^\uFEFF/, '');
+  const refuse: Refuse = (offset, problem) => {
     const line = lineAt(source, offset);
     return new MigrationInvalid(`${name}:${line}: ${problem}`, { migration: name, line, problem });
   };
@@ -29,31 +35,28 @@ export function parseSqlMigration(name: string, source: string): MigrationModule
   if (down && down.index < up.index) {
     throw refuse(down.index, '"-- migrate:down" comes before "-- migrate:up"; put the up section first.');
   }
-  // Comments blanked out in place, so that an offset in `before` is one in `source`.
-  const before = source
-    .slice(0, up.index)
-    .replace(/--.*$|\/\*[\s\S]*?\*\//gm, (comment) => comment.replace(/[^\n]/g, ' '));
-  const offset = before.search(/\S/);
-  if (offset !== -1) {
+  const [early] = statementsOf(source, 0, up.index, refuse);
+  if (early) {
     throw refuse(
-      offset,
+      early.offset,
       'statements precede "-- migrate:up"; they would never run. Move them into the up section.',
     );
   }
-  const upStart = up.index + up[0].length;
-  const upEnd = down ? down.index : source.length;
   const upTransactional = !noTransactionOption(up[1] ?? '');
-  const downTransactional = down ? !noTransactionOption(down[1] ?? '') && upTransactional : upTransactional;
-  const upRunner = sectionRunner(source, upStart, upEnd, upTransactional, refuse);
-  const downRunner = down
-    ? sectionRunner(source, down.index + down[0].length, source.length, downTransactional, refuse)
-    : undefined;
+  const upRunner = sectionRunner(
+    source,
+    up.index + up[0].length,
+    down ? down.index : source.length,
+    upTransactional,
+    refuse,
+  );
+  if (!down) return { up: upRunner, down: undefined, transaction: upTransactional };
+  const downTransactional = !noTransactionOption(down[1] ?? '');
   return {
     up: upRunner,
-    down: downRunner,
+    down: sectionRunner(source, down.index + down[0].length, source.length, downTransactional, refuse),
     transaction: upTransactional,
-    // dbmate reads the option per section: a down may need it when its up does not.
-    ...(down ? { downTransaction: downTransactional } : {}),
+    downTransaction: downTransactional,
   };
 }
 
@@ -61,29 +64,32 @@ function noTransactionOption(options: string): boolean {
   return /(?:^|\s)transaction:false(?:\s|$)/.test(options);
 }
 
+/** The statements of `source` between `start` and `end`, one at a time, offsets in `source`. */
+function* statementsOf(source: string, start: number, end: number, refuse: Refuse): Generator<SqlStatement> {
+  try {
+    for (const statement of scanStatements(source.slice(start, end))) {
+      yield { ...statement, offset: statement.offset + start };
+    }
+  } catch (error) {
+    if (error instanceof UnsplittableSql) throw refuse(error.offset + start, error.problem);
+    throw error;
+  }
+}
+
 function sectionRunner(
   source: string,
   start: number,
   end: number,
   transactional: boolean,
-  refuse: (offset: number, problem: string) => MigrationInvalid,
+  refuse: Refuse,
 ): MigrationFunction {
-  const statements = splitStatementsAt(source.slice(start, end)).map((statement) => ({
-    ...statement,
-    offset: statement.offset + start,
-  }));
-  if (transactional) {
-    for (const statement of statements) {
-      const command = transactionControlOf(statement.sql);
-      if (command) {
-        throw refuse(
-          statement.offset,
-          `${command} inside a section that runs in the engine's transaction would end that transaction early ` +
-            '(its timeouts and its all-or-nothing with the history row). Remove it: the engine already wraps ' +
-            'the section in one transaction. To manage transactions yourself, mark the section "transaction:false".',
-        );
-      }
-    }
+  const statements: SqlStatement[] = [];
+  // Checked as they are split: a refused COPY … FROM STDIN stops the scan before its data rows.
+  for (const statement of statementsOf(source, start, end, refuse)) {
+    const unrunnable = unrunnableProblem(statement);
+    if (unrunnable) throw refuse(statement.offset, unrunnable);
+    if (transactional) refuseEscapes(statement, refuse);
+    statements.push(statement);
   }
   return async (sql) => {
     // Each statement goes alone: outside a transaction PostgreSQL would run a multi-statement query in
@@ -91,4 +97,26 @@ function sectionRunner(
     // the statement and `check` can tell which statement took which lock.
     for (const statement of statements) await sql.unsafe(statement.sql);
   };
+}
+
+/** What would take a statement of a transactional section out of the engine's transaction or its limits. */
+function refuseEscapes(statement: SqlStatement, refuse: Refuse): void {
+  const command = transactionControlOf(statement);
+  if (command) {
+    throw refuse(
+      statement.offset,
+      `${command} inside a section that runs in the engine's transaction would end that transaction early ` +
+        '(its timeouts and its all-or-nothing with the history row). Remove it: the engine already wraps ' +
+        'the section in one transaction. To manage transactions yourself, mark the section "transaction:false".',
+    );
+  }
+  const timeout = engineTimeoutChangedBy(statement);
+  if (timeout) {
+    throw refuse(
+      statement.offset,
+      `it changes ${timeout}: the engine sets it for each attempt of a transactional migration, to bound how long ` +
+        "the app's queries can queue behind this migration's locks; remove it (pg_dump writes it in its preamble). " +
+        'Raise --lock-timeout or --statement-timeout instead.',
+    );
+  }
 }

@@ -49,7 +49,7 @@ describe('migration formats', () => {
       '002-index.mjs':
         'export const transaction = false;\nexport const up = (sql) => sql`create index concurrently if not exists t_id on t (id)`;\nexport const down = (sql) => sql`drop index concurrently if exists t_id`;',
       '003-index.sql':
-        '-- migrate:up transaction:false\ncreate index concurrently t_id2 on t (id);\ncreate index concurrently t_id3 on t (id);\n-- migrate:down\ndrop index concurrently t_id3;\ndrop index concurrently t_id2;\n',
+        '-- migrate:up transaction:false\ncreate index concurrently t_id2 on t (id);\ncreate index concurrently t_id3 on t (id);\n-- migrate:down transaction:false\ndrop index concurrently t_id3;\ndrop index concurrently t_id2;\n',
     });
 
     await migrateUp({ database: db.url, migrationsDir: dir });
@@ -78,7 +78,7 @@ describe('migration formats', () => {
     await db.sql`insert into t values (1), (1)`;
     const dir = await migrationsDir({
       '001-unique.sql':
-        '-- migrate:up transaction:false\ncreate unique index concurrently t_id_unique on t (id);\n-- migrate:down\ndrop index concurrently t_id_unique;\n',
+        '-- migrate:up transaction:false\ncreate unique index concurrently t_id_unique on t (id);\n-- migrate:down transaction:false\ndrop index concurrently t_id_unique;\n',
     });
 
     const failure = await migrateUp({ database: db.url, migrationsDir: dir }).catch((e) => e);

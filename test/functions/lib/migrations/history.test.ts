@@ -99,12 +99,13 @@ describe('a history table another tool made', () => {
     try {
       await db.sql`create table migration_pipeline_history (version bigint primary key, dirty boolean)`;
       const pipeline = await loadPipeline({
-        MIGRATIONS_DIR: await migrationsDir({}),
+        MIGRATIONS_DIR: await migrationsDir({ '001-a.mjs': table('a') }),
         ...directDatabase(db.url),
       });
       const event = JSON.parse(readFileSync('events/connectivity-check.json', 'utf8'));
       event.input.image.uri = `${REPOSITORY}:v42`;
       delete event.input.image.digest;
+      event.release.bundle = pipeline.bundle;
 
       const error = await pipeline.handlers
         .connectivityCheck(event, { getRemainingTimeInMillis: () => 120_000 } as never)

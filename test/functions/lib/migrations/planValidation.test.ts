@@ -184,8 +184,24 @@ describe('the whole plan is checked before the first statement', () => {
     await truncate(join(dir, '002-dump.sql'), MAX_MIGRATION_BYTES + 1);
     const failure = await migrateUp({ database: db.url, migrationsDir: dir }).catch((error) => error);
     expect(failure.name).toBe(ErrorName.MigrationInvalid);
-    expect(failure.message).toContain('002-dump.sql: it is 32 MiB, more than the 32 MiB');
+    expect(failure.message).toContain('002-dump.sql: it is 33,554,433 bytes, more than the 32 MiB');
     expect(await footprint(db)).toEqual([]);
+  });
+
+  it('refuses a symlink loop as a loop', async () => {
+    const dir = await migrationsDir({ '001-good.sql': GOOD });
+    await symlink(join(dir, '002-loop.sql'), join(dir, '002-loop.sql'));
+    const failure = await migrateUp({ database: db.url, migrationsDir: dir }).catch((error) => error);
+    expect(failure.name).toBe(ErrorName.MigrationInvalid);
+    expect(failure.message).toContain('002-loop.sql: it is a symbolic link in a loop (ELOOP)');
+    expect(await footprint(db)).toEqual([]);
+  });
+
+  it('refuses a migration extension that is not lower case rather than skipping the file', async () => {
+    await expectRefused(
+      { '002-upper.SQL': '-- migrate:up\ncreate table upper (id int);\n' },
+      '002-upper.SQL: its extension .SQL is not lower case',
+    );
   });
 
   it('checks pending files past --to as well', async () => {
