@@ -28,7 +28,7 @@ export async function measureColdStart(samples = 11): Promise<ColdStartResult[]>
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
   const results: ColdStartResult[] = [];
-  for (const name of ['connectivity-check', 'migrate', 'deploy']) {
+  for (const name of ['resolve-image', 'connectivity-check', 'migrate', 'deploy']) {
     const entry = join(root, 'functions', name, 'index.ts');
     const common = { ...NODE24_BUNDLE, entryPoints: [entry], logLevel: 'error' as const };
     const bundled = join(out, `${name}.bundled.mjs`);

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { folderResolveHandler } from '../cli/local/folderRelease.ts';
 import { loadHandlers } from '../cli/local/handlers.ts';
 import { startLocalExecution } from '../cli/local/stateMachine.ts';
+import { directoryBundleStore } from '../functions/lib/bundle/store.ts';
 import { freshDatabase, writeMigrations } from './support.ts';
 
 export interface PipelineRun {
@@ -22,12 +27,16 @@ export async function measurePipeline(adminUrl: string, pendings: number[]): Pro
       ]),
     ),
   );
+  const repository = '000000000000.dkr.ecr.us-east-1.amazonaws.com/app';
+  const bundleDir = await mkdtemp(join(tmpdir(), 'bench-bundles-'));
   const handlers = await loadHandlers({
     DATABASE_URL: db.url,
-    MIGRATIONS_DIR: dir,
-    ECR_REPOSITORY_URI: '000000000000.dkr.ecr.us-east-1.amazonaws.com/app',
+    BUNDLE_DIR: bundleDir,
+    ECR_REPOSITORY_URI: repository,
     DEPLOY_DRY_RUN: 'true',
   });
+  // As `npm start -- --dir`: the folder stands in for the image's migrations.
+  handlers.resolveImage = folderResolveHandler(dir, directoryBundleStore(bundleDir), repository);
   const runs: PipelineRun[] = [];
   // Pending counts in decreasing order: each run applies the difference, the last finds nothing.
   const { default: postgres } = await import('postgres');
@@ -53,5 +62,6 @@ export async function measurePipeline(adminUrl: string, pendings: number[]): Pro
     runs.push({ pending, wallMs: performance.now() - started, stateTransitions });
   }
   await db.drop();
+  await rm(bundleDir, { recursive: true, force: true });
   return runs;
 }

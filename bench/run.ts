@@ -9,6 +9,7 @@ import { stallChartSvg } from './chart.ts';
 import { measureColdStart } from './coldStart.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePipeline } from './pipeline.ts';
+import { measureResolveImage } from './resolveImage.ts';
 import { measureStall } from './stall.ts';
 import { benchServer, round } from './support.ts';
 
@@ -35,6 +36,8 @@ try {
   const coldStart = await measureColdStart();
   log('the local pipeline run');
   const pipeline = await measurePipeline(server.url, [0, 20]);
+  log('resolving a 500 MB image from a loopback registry, cold and warm (about 30 s)');
+  const resolved = await measureResolveImage();
 
   const stallRatio = ley.worstMs / ours.worstMs;
   const lines = [
@@ -97,6 +100,18 @@ try {
     ...pipeline
       .sort((a, b) => a.pending - b.pending)
       .map((p) => `| ${p.pending} | ${round(p.wallMs, 0)} ms | ${p.stateTransitions} |`),
+    '',
+    '## 5. Resolving an image: its migrations read from the registry',
+    '',
+    `The resolve step's read of an image of ${round(resolved.imageBytes / 2 ** 20, 0)} MiB in ${resolved.layers} layers (base layers of incompressible data, gzip level 1; ${resolved.migrations} migrations in the top layer) from a loopback docker-registry. Cold: an empty layer cache, every layer downloaded, checked and scanned. Warm: the next release's image, sharing the base layers, with one more migration in a new layer.`,
+    '',
+    '| | time |',
+    '| --- | --- |',
+    `| cold | ${round(resolved.coldMs / 1000, 2)} s |`,
+    `| warm | ${round(resolved.warmMs, 0)} ms |`,
+    `| **ratio** | **${round(resolved.coldMs / resolved.warmMs, 0)}× faster warm** |`,
+    '',
+    'Layers are immutable by digest: what each holds under the migrations path is remembered, so only new layers are downloaded.',
     '',
   ];
   await writeFile(new URL('benchmarks.md', docs), `${lines.join('\n')}\n`);

@@ -13,6 +13,17 @@ export const COMMON_OPTIONS = {
   'history-table': { type: 'string' },
 } as const satisfies Options;
 
+/** Flags of the commands that can read the migrations inside an image instead of a folder. */
+export const IMAGE_OPTIONS = {
+  image: { type: 'string' },
+  'migrations-path': { type: 'string' },
+} as const satisfies Options;
+
+/** Whether `--dir` was given (its default cannot tell). */
+export function dirGiven(argv: readonly string[]): boolean {
+  return argv.some((arg) => arg === '--dir' || arg.startsWith('--dir='));
+}
+
 /** Flags of the commands that take the migration lock and run migrations. */
 export const RUN_OPTIONS = {
   'run-id': { type: 'string' },
@@ -24,8 +35,23 @@ export const RUN_OPTIONS = {
   'statement-timeout': { type: 'string' },
 } as const satisfies Options;
 
-/** Parses strictly: an unknown flag or a missing value is a usage error (exit 2), never ignored. */
+/**
+ * Parses strictly: an unknown flag or a missing value is a usage error (exit 2), never ignored. An
+ * empty `--run-id` too: the history would record migrations applied by no run, which no
+ * `down --run` could select.
+ */
 export function parse<T extends Options>(argv: string[], options: T, allowPositionals = false) {
+  const parsed = parseStrictly(argv, options, allowPositionals);
+  const runId = (parsed.values as Record<string, unknown>)['run-id'];
+  if (typeof runId === 'string' && runId.trim() === '') {
+    throw new UsageError(
+      '--run-id must not be empty: it is recorded as applied_by, and selects a run to revert.',
+    );
+  }
+  return parsed;
+}
+
+function parseStrictly<T extends Options>(argv: string[], options: T, allowPositionals: boolean) {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (error) {
@@ -62,12 +88,15 @@ export function settingsFrom(
   }
 }
 
-/** A whole-number flag (0 or more), or a usage error naming it. */
+/**
+ * A whole-number flag (0 or more) written in plain digits, or a usage error naming it. `Number()`
+ * alone would take `1e3`, `0x10`, ` 2` and the empty string (as 0).
+ */
 export function positiveInteger(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} must be a whole number, got "${value}".`);
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 0)
-    throw new UsageError(`--${flag} must be a whole number, got "${value}".`);
+  if (!Number.isSafeInteger(number)) throw new UsageError(`--${flag} is too large, got "${value}".`);
   return number;
 }
 

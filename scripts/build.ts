@@ -43,13 +43,13 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
-// The database functions load the migrations at run time (to apply them, or to tell what is pending),
-// and verify TLS with the RDS CA bundle when certs/ holds it (see template.yaml, DatabaseTls).
+// The migrations travel in the release's image, not in the functions. The database functions verify
+// TLS with the RDS CA bundle when certs/ holds it (see template.yaml, DatabaseTls).
 const caBundle = join(root, 'certs', 'rds-global-bundle.pem');
 for (const name of ['migrate', 'connectivity-check']) {
-  if (!entryPoints[`${name}/index`]) continue;
-  await cp(join(root, 'migrations'), join(dist, name, 'migrations'), { recursive: true });
-  if (existsSync(caBundle)) await cp(caBundle, join(dist, name, 'rds-global-bundle.pem'));
+  if (entryPoints[`${name}/index`] && existsSync(caBundle)) {
+    await cp(caBundle, join(dist, name, 'rds-global-bundle.pem'));
+  }
 }
 
 for (const [file, output] of Object.entries(result.metafile.outputs)) {

@@ -7,6 +7,7 @@ import { loadDefinition } from '../cli/local/stateMachine.ts';
 const functionArn = (name: string) =>
   `arn:aws:lambda:us-east-2:123456789012:function:migration-pipeline-${name}`;
 const definition = await loadDefinition({
+  ResolveImageFunctionArn: functionArn('ResolveImage'),
   ConnectivityCheckFunctionArn: functionArn('ConnectivityCheck'),
   MigrateFunctionArn: functionArn('Migrate'),
   DeployFunctionArn: functionArn('Deploy'),

@@ -1,14 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import postgres, { type Sql } from 'postgres';
-import { connect } from '../db/connection.ts';
-import { InvalidInput, PipelineError } from '../errors.ts';
-import { migrateUp } from '../migrations/engine.ts';
-import { findMigration, listMigrationFiles, type MigrationFile } from '../migrations/files.ts';
-import { readHistory } from '../migrations/history.ts';
-import { snapshotSchema } from '../migrations/schemaSnapshot.ts';
-import { DEFAULT_SETTINGS, type EngineSettings } from '../migrations/settings.ts';
-import { type Log, silentLog } from '../migrations/types.ts';
-import { roundTrip, withScratchDatabase } from '../migrations/verify.ts';
+import { connect } from '../../functions/lib/db/connection.ts';
+import { InvalidInput, PipelineError } from '../../functions/lib/errors.ts';
+import { migrateUp } from '../../functions/lib/migrations/engine.ts';
+import {
+  findMigration,
+  listMigrationFiles,
+  type MigrationFile,
+} from '../../functions/lib/migrations/files.ts';
+import { readHistory } from '../../functions/lib/migrations/history.ts';
+import { snapshotSchema } from '../../functions/lib/migrations/schemaSnapshot.ts';
+import { DEFAULT_SETTINGS, type EngineSettings } from '../../functions/lib/migrations/settings.ts';
+import { type Log, silentLog } from '../../functions/lib/migrations/types.ts';
+import { roundTrip, withScratchDatabase } from '../../functions/lib/migrations/verify.ts';
 import { type HeldLock, MigrationObserver, type ObservedStatement } from './observe.ts';
 import { DEFAULT_SEVERITIES, type Severity, severityOf } from './rules.ts';
 import { lintStatements } from './squawk.ts';

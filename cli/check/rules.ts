@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidInput } from '../errors.ts';
+import { InvalidInput } from '../../functions/lib/errors.ts';
 
 export type Severity = 'error' | 'warning' | 'off';
 

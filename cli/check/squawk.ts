@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { InvalidInput } from '../errors.ts';
+import { InvalidInput } from '../../functions/lib/errors.ts';
 
 const run = promisify(execFile);
 

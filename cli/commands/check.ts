@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
-import { checkMigrations } from '../../functions/lib/check/check.ts';
-import { loadSeverities } from '../../functions/lib/check/rules.ts';
 import { describeTarget } from '../../functions/lib/db/connection.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { parse, settingsFrom } from '../args.ts';
+import { checkMigrations } from '../check/check.ts';
+import { loadSeverities } from '../check/rules.ts';
 import { withCliDatabase } from '../database.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';

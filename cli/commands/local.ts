@@ -1,10 +1,13 @@
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { AppRunnerClient } from '@aws-sdk/client-apprunner';
+import { directoryBundleStore } from '../../functions/lib/bundle/store.ts';
 import { describeTarget } from '../../functions/lib/db/connection.ts';
 import { parseImageReference } from '../../functions/lib/deploy/image.ts';
 import { parse } from '../args.ts';
 import { withCliDatabase } from '../database.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
+import { folderResolveHandler } from '../local/folderRelease.ts';
 import { loadHandlers } from '../local/handlers.ts';
 import { startLocalExecution } from '../local/stateMachine.ts';
 import { printJson } from '../output.ts';
@@ -23,8 +26,11 @@ real only when its service is configured (APP_RUNNER_SERVICE_ARN; with --target 
 ECS_SERVICE and ECS_CONTAINER_NAME) and AWS credentials are found; otherwise it is a dry run that says
 what it would have deployed.
 
-  --image URI        the image to release (default ${'000000000000.dkr.ecr.us-east-1.amazonaws.com/app:local'})
-  --dir DIR          the migrations folder (default migrations/)
+  --image URI        the image to release (default ${'000000000000.dkr.ecr.us-east-1.amazonaws.com/app:local'}).
+                     Without --dir, its migrations are read from the image in its registry (plain
+                     HTTP only for a registry on this machine), as the pipeline reads them in AWS
+  --dir DIR          read the migrations from this folder instead (default migrations/ when no
+                     --image is given)
   --fail-at STATE    make ${FORWARD_STATES.join(', ')} fail, to watch the failure branch
   --dry-run          check connectivity and report the plan; change nothing
   --target T         apprunner (default) or ecs: the deploy target, as the DeployTarget parameter
@@ -37,8 +43,8 @@ const FAILABLE: readonly string[] = FORWARD_STATES;
 
 export async function localCommand(argv: string[], io: CliIo): Promise<number> {
   const { values } = parse(argv, {
-    image: { type: 'string', default: DEFAULT_IMAGE },
-    dir: { type: 'string', default: 'migrations' },
+    image: { type: 'string' },
+    dir: { type: 'string' },
     'fail-at': { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     target: { type: 'string', default: 'apprunner' },
@@ -53,8 +59,12 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
   if (failAt !== undefined && !FAILABLE.includes(failAt)) {
     throw new UsageError(`--fail-at must name one of ${FAILABLE.join(', ')}; got "${failAt}".`);
   }
-  const repository = parseImageReference(values.image)?.repository ?? values.image;
-  const migrationsDir = resolve(io.cwd, values.dir);
+  const image = values.image ?? DEFAULT_IMAGE;
+  const repository = parseImageReference(image)?.repository ?? image;
+  // An image given without a folder is read from its registry, as the pipeline does in AWS.
+  const fromImage = values.image !== undefined && values.dir === undefined;
+  const migrationsDir = resolve(io.cwd, values.dir ?? 'migrations');
+  const bundleDir = join(tmpdir(), 'migration-pipeline-bundles');
   if (values.target !== 'apprunner' && values.target !== 'ecs') {
     throw new UsageError(`--target must be apprunner or ecs; got "${values.target}".`);
   }
@@ -68,7 +78,7 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
   return withCliDatabase(io, async (url) => {
     const say = values.json ? () => {} : io.stdout;
     say(
-      `Local run of statemachine/pipeline.asl.json\n  image      ${values.image}\n  migrations ${migrationsDir}\n` +
+      `Local run of statemachine/pipeline.asl.json\n  image      ${image}\n  migrations ${fromImage ? 'read from the image' : migrationsDir}\n` +
         `  database   ${describeTarget(url)}\n  deploy     ${deployTarget.description}\n\n`,
     );
     const handlers = await loadHandlers({
@@ -76,17 +86,24 @@ export async function localCommand(argv: string[], io: CliIo): Promise<number> {
       DATABASE_URL: url,
       DATABASE_TLS: '',
       DATABASE_CA_BUNDLE: '',
-      MIGRATIONS_DIR: migrationsDir,
+      BUNDLE_DIR: bundleDir,
       ECR_REPOSITORY_URI: io.env.ECR_REPOSITORY_URI || repository,
       ...deployTarget.env,
     });
+    if (!fromImage) {
+      handlers.resolveImage = folderResolveHandler(
+        migrationsDir,
+        directoryBundleStore(bundleDir),
+        io.env.ECR_REPOSITORY_URI || repository,
+      );
+    }
     const notifications: string[] = [];
     handlers.notify = ({ Subject }) => {
       notifications.push(Subject);
     };
 
     const input = {
-      image: { uri: values.image },
+      image: { uri: image },
       source: 'local',
       ...(values['dry-run'] ? { dryRun: true } : {}),
     };

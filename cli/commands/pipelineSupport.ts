@@ -2,8 +2,8 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { parseDuration } from '../../functions/lib/migrations/settings.ts';
-import { resolveStateMachineArn } from '../../functions/lib/release/locate.ts';
 import { type CliIo, UsageError } from '../io.ts';
+import { resolveStateMachineArn } from '../release/locate.ts';
 
 /** Flags of the commands that talk to the deployed pipeline. */
 export const PIPELINE_OPTIONS = {

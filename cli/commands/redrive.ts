@@ -1,12 +1,12 @@
 import { systemClock } from '../../functions/lib/migrations/types.ts';
-import { consoleUrlFor } from '../../functions/lib/release/executionName.ts';
-import { executionArnOf, redriveRelease } from '../../functions/lib/release/inspect.ts';
-import { followExecution } from '../../functions/lib/release/start.ts';
 import { parse } from '../args.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
 import { reportToGithub } from '../progress/github.ts';
 import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
+import { consoleUrlFor } from '../release/executionName.ts';
+import { executionArnOf, redriveRelease } from '../release/inspect.ts';
+import { followExecution } from '../release/start.ts';
 import { durationFlag, PIPELINE_OPTIONS, sfnClientFor, stateMachineArnFrom } from './pipelineSupport.ts';
 
 export const usage = `Usage: migration-pipeline redrive <execution> [--wait] [--timeout 60min] [--json]

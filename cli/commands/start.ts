@@ -2,13 +2,13 @@ import { userInfo } from 'node:os';
 import { type PipelineInput, parsePipelineInput } from '../../functions/lib/contract/events.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { systemClock } from '../../functions/lib/migrations/types.ts';
-import { consoleUrlFor, releaseExecutionName } from '../../functions/lib/release/executionName.ts';
-import { followExecution, startRelease } from '../../functions/lib/release/start.ts';
 import { parse } from '../args.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
 import { reportToGithub } from '../progress/github.ts';
 import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
+import { consoleUrlFor, releaseExecutionName } from '../release/executionName.ts';
+import { followExecution, startRelease } from '../release/start.ts';
 import { durationFlag, PIPELINE_OPTIONS, sfnClientFor, stateMachineArnFrom } from './pipelineSupport.ts';
 
 export const usage = `Usage: migration-pipeline start --image URI [--wait] [options]

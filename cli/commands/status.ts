@@ -1,9 +1,9 @@
-import { consoleUrlFor } from '../../functions/lib/release/executionName.ts';
-import { executionArnOf, listReleases, replayExecution } from '../../functions/lib/release/inspect.ts';
 import { parse } from '../args.ts';
 import { type CliIo, ExitCode } from '../io.ts';
 import { printJson, table } from '../output.ts';
 import { formatSummary, ReleaseReporter } from '../progress/reporter.ts';
+import { consoleUrlFor } from '../release/executionName.ts';
+import { executionArnOf, listReleases, replayExecution } from '../release/inspect.ts';
 import { PIPELINE_OPTIONS, sfnClientFor, stateMachineArnFrom } from './pipelineSupport.ts';
 
 export const usage = `Usage: migration-pipeline status [execution] [--state-machine-arn ARN | --stack NAME [--region REGION]] [--json]

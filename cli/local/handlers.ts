@@ -7,12 +7,14 @@ import type { LocalHandlers } from './stateMachine.ts';
 export async function loadHandlers(env: Record<string, string>): Promise<LocalHandlers> {
   delete process.env.DATABASE_SECRET_ARN;
   Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', ...env });
-  const [connectivity, migrate, deploy] = await Promise.all([
+  const [resolveImage, connectivity, migrate, deploy] = await Promise.all([
+    import('../../functions/resolve-image/index.ts'),
     import('../../functions/connectivity-check/index.ts'),
     import('../../functions/migrate/index.ts'),
     import('../../functions/deploy/index.ts'),
   ]);
   return {
+    resolveImage: resolveImage.handler as unknown as LocalHandlers['resolveImage'],
     connectivityCheck: connectivity.handler as unknown as LocalHandlers['connectivityCheck'],
     migrate: migrate.handler as unknown as LocalHandlers['migrate'],
     deploy: deploy.handler as unknown as LocalHandlers['deploy'],

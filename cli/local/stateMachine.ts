@@ -12,6 +12,7 @@ const DEFINITION_PATH = new URL('../../statemachine/pipeline.asl.json', import.m
 
 /** The `${...}` substitutions the template passes (`DefinitionSubstitutions`). */
 export const SUBSTITUTIONS = [
+  'ResolveImageFunctionArn',
   'ConnectivityCheckFunctionArn',
   'MigrateFunctionArn',
   'DeployFunctionArn',
@@ -34,6 +35,7 @@ export async function loadDefinition(substitutions: Substitutions): Promise<Reco
 
 /** Placeholder ARNs for running locally: the Tasks are bound to in-process handlers, never called. */
 const LOCAL_SUBSTITUTIONS: Substitutions = {
+  ResolveImageFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:resolve-image',
   ConnectivityCheckFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:connectivity-check',
   MigrateFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:migrate',
   DeployFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:deploy',
@@ -57,6 +59,8 @@ export interface LocalLambdaContext {
 }
 
 export interface LocalHandlers {
+  /** The real resolve-image handler, or (a local run from a folder) a function reading that folder. */
+  resolveImage: LambdaHandler;
   connectivityCheck: LambdaHandler;
   migrate: LambdaHandler;
   deploy: LambdaHandler;
@@ -76,7 +80,7 @@ export interface LocalRunOptions {
    */
   failAt?: string;
   /** Each function's timeout, as the template sets it: the handler sees its remaining time. */
-  timeoutsMs?: Partial<Record<'connectivityCheck' | 'migrate' | 'deploy', number>>;
+  timeoutsMs?: Partial<Record<'resolveImage' | 'connectivityCheck' | 'migrate' | 'deploy', number>>;
 }
 
 export interface LocalExecution {
@@ -89,6 +93,7 @@ export interface LocalExecution {
 }
 
 const HANDLER_OF: Record<PipelineFunction, keyof Omit<LocalHandlers, 'notify'>> = {
+  'resolve-image': 'resolveImage',
   'connectivity-check': 'connectivityCheck',
   migrate: 'migrate',
   deploy: 'deploy',
@@ -99,7 +104,12 @@ export const TASK_BINDINGS: Record<string, keyof Omit<LocalHandlers, 'notify'>> 
   Object.entries(TASK_CONTRACT).map(([state, contract]) => [state, HANDLER_OF[contract.function]]),
 );
 
-const DEFAULT_TIMEOUTS_MS = { connectivityCheck: 120_000, migrate: 900_000, deploy: 60_000 };
+const DEFAULT_TIMEOUTS_MS = {
+  resolveImage: 300_000,
+  connectivityCheck: 120_000,
+  migrate: 900_000,
+  deploy: 60_000,
+};
 
 /**
  * Runs the real `statemachine/pipeline.asl.json` with aws-local-stepfunctions, every Task bound

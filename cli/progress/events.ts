@@ -1,4 +1,4 @@
-import type { ProgressEvent, StateKind } from '../../functions/lib/release/progressEvents.ts';
+import type { ProgressEvent, StateKind } from '../release/progressEvents.ts';
 
 interface LocalStateData {
   name: string;

@@ -2,8 +2,8 @@ import type { DeploymentStarted, DeploymentStatus } from '../../functions/lib/de
 import type { ConnectivityReport } from '../../functions/lib/pipeline/checkConnectivity.ts';
 import type { PreflightResult } from '../../functions/lib/pipeline/deployStep.ts';
 import type { MigrateUpResult, RollbackResult } from '../../functions/lib/pipeline/migrateStep.ts';
-import type { ProgressEvent, StateKind } from '../../functions/lib/release/progressEvents.ts';
 import { formatDuration } from '../output.ts';
+import type { ProgressEvent, StateKind } from '../release/progressEvents.ts';
 
 /** How a state went, for the final table and the GitHub step summary. */
 export interface StateRecord {

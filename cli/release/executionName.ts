@@ -1,5 +1,5 @@
-import type { ImageInput } from '../contract/events.ts';
-import { parseImageReference } from '../deploy/image.ts';
+import type { ImageInput } from '../../functions/lib/contract/events.ts';
+import { parseImageReference } from '../../functions/lib/deploy/image.ts';
 
 /**
  * The execution name for releasing an image: the same image always gives the same name, so a CI job

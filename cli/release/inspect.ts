@@ -5,7 +5,7 @@ import {
   RedriveExecutionCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { InvalidInput } from '../errors.ts';
+import { InvalidInput } from '../../functions/lib/errors.ts';
 import { executionArnFor } from './executionName.ts';
 import { HistoryTranslator, readHistorySince } from './history.ts';
 import type { ProgressEvent } from './progressEvents.ts';

@@ -5,9 +5,9 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import type { PipelineInput } from '../contract/events.ts';
-import { InvalidInput } from '../errors.ts';
-import type { Clock } from '../migrations/types.ts';
+import type { PipelineInput } from '../../functions/lib/contract/events.ts';
+import { InvalidInput } from '../../functions/lib/errors.ts';
+import type { Clock } from '../../functions/lib/migrations/types.ts';
 import { executionArnFor } from './executionName.ts';
 import { HistoryTranslator, readHistorySince } from './history.ts';
 import type { ProgressEvent } from './progressEvents.ts';

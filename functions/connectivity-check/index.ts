@@ -1,6 +1,7 @@
+import { migrationsFromBundles, readBundleStore } from '../lib/bundleStoreConfig.ts';
 import { readAllowedRepository, readDatabaseConfig, readReleaseLifetime } from '../lib/config.ts';
 import { parseConnectivityEvent } from '../lib/contract/events.ts';
-import { bundledMigrationsDir, once, pipelineHandler } from '../lib/lambda.ts';
+import { once, pipelineHandler } from '../lib/lambda.ts';
 import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
@@ -12,7 +13,7 @@ const config = once(() => ({
   settings: resolveSettings({}, process.env),
   longTransactionSeconds: Number(process.env.LONG_TRANSACTION_SECONDS ?? 60),
   releaseLifetimeMs: readReleaseLifetime(process.env),
-  migrationsDir: bundledMigrationsDir(import.meta.url, process.env),
+  migrationsFor: migrationsFromBundles(readBundleStore(process.env)),
 }));
 
 /** Can the database be reached, authenticated and locked; what is pending; what would block DDL; then this release's turn. Changes no schema. */

@@ -46,7 +46,9 @@ export interface DeployConfig {
 
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
 const SERVICE_ARN = /^arn:aws[a-z-]*:apprunner:[a-z0-9-]+:\d{12}:service\/[^/]+\/[0-9a-f]+$/;
-const REPOSITORY = /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9]+(?:[._/-][a-z0-9]+)*$/;
+// ECR, or a registry on this machine (a local run or a test reading images from a loopback registry).
+const REPOSITORY =
+  /^(?:\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?|(?:localhost|127(?:\.\d{1,3}){3}|\[::1\]):\d{1,5})\/[a-z0-9]+(?:[._/-][a-z0-9]+)*$/;
 const ECS_NAME =
   /^(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:(?:cluster|service)\/[A-Za-z0-9/_-]+|[A-Za-z0-9_-]{1,255})$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
@@ -108,8 +110,21 @@ export function readAllowedRepository(env: Env): string {
     env,
     'ECR_REPOSITORY_URI',
     REPOSITORY,
-    'an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)',
+    'an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>), or a loopback registry for a local run',
   );
+}
+
+/**
+ * MIGRATIONS_PATH: where the migrations are inside the images, when the stack says so; it wins over
+ * an image's `io.migration-pipeline.migrations` label and the default `/app/migrations`.
+ */
+export function readMigrationsPath(env: Env): string | undefined {
+  const path = env.MIGRATIONS_PATH;
+  if (!path) return undefined;
+  if (!/^\/[^\0]{0,1023}$/.test(path) || path.split('/').includes('..')) {
+    fail('MIGRATIONS_PATH', 'must be an absolute path in the image, like /app/migrations');
+  }
+  return path;
 }
 
 /** RELEASE_MAX_DURATION: the state machine's TimeoutSeconds (2 h), after which a dead release's turn expires. */

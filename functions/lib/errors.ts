@@ -30,6 +30,12 @@ export const ErrorName = {
   MigrationTimedOut: 'MigrationTimedOut',
   MigrationInvalid: 'MigrationInvalid',
   MigrationLockLost: 'MigrationLockLost',
+  ImageNotFound: 'ImageNotFound',
+  ImageInvalid: 'ImageInvalid',
+  RegistryUnreachable: 'RegistryUnreachable',
+  MigrationsNotFound: 'MigrationsNotFound',
+  BundleInvalid: 'BundleInvalid',
+  BundleStoreUnreachable: 'BundleStoreUnreachable',
 } as const;
 
 export type ErrorName = (typeof ErrorName)[keyof typeof ErrorName];
@@ -42,6 +48,8 @@ export const RETRYABLE_ERROR_NAMES: readonly ErrorName[] = [
   ErrorName.ServiceBusy,
   ErrorName.SecretsUnreachable,
   ErrorName.ReleaseQueued,
+  ErrorName.RegistryUnreachable,
+  ErrorName.BundleStoreUnreachable,
 ];
 
 /** Base of every named error. `name` is fixed per class; `context` carries typed details for logs and JSON. */
@@ -168,6 +176,36 @@ export class MigrationInvalid extends PipelineError<{ migration: string; line?: 
  */
 export class MigrationLockLost extends PipelineError<{ migration: string }> {
   override readonly name = ErrorName.MigrationLockLost;
+}
+
+/** The image reference names no image the registry has (or the credentials may not see it). */
+export class ImageNotFound extends PipelineError<{ image: string; status?: number }> {
+  override readonly name = ErrorName.ImageNotFound;
+}
+
+/** The registry answered with something that is not a readable image: a bad manifest, media type, digest or layer. */
+export class ImageInvalid extends PipelineError<{ image: string; problem: string }> {
+  override readonly name = ErrorName.ImageInvalid;
+}
+
+/** The registry could not be reached or refused the credentials' token for now: retried. */
+export class RegistryUnreachable extends PipelineError<{ registry: string; status?: number; code?: string }> {
+  override readonly name = ErrorName.RegistryUnreachable;
+}
+
+/** The image holds no migrations at the path it was read at: nothing is changed. */
+export class MigrationsNotFound extends PipelineError<{ image: string; path: string }> {
+  override readonly name = ErrorName.MigrationsNotFound;
+}
+
+/** A migrations bundle whose bytes do not match its content address (or that does not unpack). */
+export class BundleInvalid extends PipelineError<{ key: string; problem: string }> {
+  override readonly name = ErrorName.BundleInvalid;
+}
+
+/** The store holding the migrations bundles (the stack's S3 bucket) could not be reached: retried. */
+export class BundleStoreUnreachable extends PipelineError<{ store: string; code?: string }> {
+  override readonly name = ErrorName.BundleStoreUnreachable;
 }
 
 export class RollbackFailed extends PipelineError<

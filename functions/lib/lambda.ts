@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
@@ -85,11 +83,4 @@ export function once<T>(read: () => T): () => T {
     value ??= { v: read() };
     return value.v;
   };
-}
-
-/** The migrations shipped beside the bundle, or MIGRATIONS_DIR (tests, local runs). */
-export function bundledMigrationsDir(moduleUrl: string, env: Record<string, string | undefined>): string {
-  if (env.MIGRATIONS_DIR) return env.MIGRATIONS_DIR;
-  const beside = fileURLToPath(new URL('./migrations', moduleUrl));
-  return existsSync(beside) ? beside : fileURLToPath(new URL('../../migrations', moduleUrl));
 }

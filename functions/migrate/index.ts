@@ -1,6 +1,7 @@
+import { migrationsFromBundles, readBundleStore } from '../lib/bundleStoreConfig.ts';
 import { readDatabaseConfig } from '../lib/config.ts';
 import { parseMigrateEvent } from '../lib/contract/events.ts';
-import { bundledMigrationsDir, log, once, pipelineHandler } from '../lib/lambda.ts';
+import { log, once, pipelineHandler } from '../lib/lambda.ts';
 import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
 import { systemClock } from '../lib/migrations/types.ts';
@@ -9,16 +10,16 @@ import { runMigrateStep } from '../lib/pipeline/migrateStep.ts';
 const config = once(() => ({
   database: readDatabaseConfig(process.env),
   settings: resolveSettings({}, process.env),
-  migrationsDir: bundledMigrationsDir(import.meta.url, process.env),
+  migrationsFor: migrationsFromBundles(readBundleStore(process.env)),
 }));
 
 /** `{ action: "up" }` applies pending migrations in the time left; `{ action: "rollback" }` reverts this execution's. */
 export const handler = pipelineHandler('migrate', async (event, context, metrics) => {
   const request = parseMigrateEvent(event);
-  const { database, settings, migrationsDir } = config();
+  const { database, settings, migrationsFor } = config();
   return runMigrateStep(request, {
     openDatabase: databaseConnector(database, `migration-pipeline migrate ${request.action}`),
-    migrationsDir,
+    migrationsFor,
     settings,
     deadline: systemClock.now() + context.getRemainingTimeInMillis(),
     clock: systemClock,

@@ -116,13 +116,13 @@ describe('a password holding / @ : # ? appears in no output or log', () => {
     vi.spyOn(process.stderr, 'write').mockImplementation(capture);
     const pipeline = await loadPipeline({
       ...directDatabase(urlsTo(`127.0.0.1:${await closedPort()}`).typed),
-      MIGRATIONS_DIR: cwd,
+      MIGRATIONS_DIR: await migrationsDir({ '001-a.sql': '-- migrate:up\nselect 1;\n' }),
       POWERTOOLS_LOG_LEVEL: 'ERROR',
     });
     const context = { awsRequestId: 'r-1', functionName: 'migrate', getRemainingTimeInMillis: () => 30_000 };
 
     const error: (Error & { context?: unknown }) | undefined = await pipeline.handlers
-      .migrate({ action: 'up', runId: RUN_ID }, context as never)
+      .migrate({ action: 'up', runId: RUN_ID, bundle: pipeline.bundle }, context as never)
       .then(
         () => undefined,
         (failure: Error) => failure,

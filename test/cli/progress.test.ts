@@ -1,8 +1,8 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
 import { formatSummary, ReleaseReporter } from '../../cli/progress/reporter.ts';
+import { HistoryTranslator } from '../../cli/release/history.ts';
 import { classifyConnectionError } from '../../functions/lib/db/connection.ts';
-import { HistoryTranslator } from '../../functions/lib/release/history.ts';
 
 describe('the release reporter', () => {
   it('on a terminal, draws a spinner line for the running state and replaces it with the result line', () => {

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { releaseExecutionName } from '../../functions/lib/release/executionName.ts';
+import { releaseExecutionName } from '../../cli/release/executionName.ts';
 import { runCli } from '../support/cli.ts';
 import {
   choice,

@@ -3,9 +3,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BundleRef, unpackBundle } from '../../functions/lib/bundle/bundle.ts';
+import { s3BundleStore } from '../../functions/lib/bundle/s3Store.ts';
 import { DIGEST, describeService, OLD_IMAGE, REPOSITORY, SECRET_ARN, SERVICE_ARN } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type FakeEndpoint, startFakeAwsEndpoint } from '../support/fakeAwsEndpoint.ts';
+import { pushImage } from '../support/imageLayout.ts';
+import { bundleFolder } from '../support/pipeline.ts';
+import { registryToolsAvailable, startRegistry } from '../support/registry.ts';
+import { type S3Server, startS3 } from '../support/s3.ts';
 
 const run = promisify(execFile);
 const epochSeconds = (date: Date | undefined) => (date ? date.getTime() / 1000 : undefined);
@@ -31,15 +37,26 @@ async function invoke(bundle: string, event: unknown, env: Record<string, string
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
 }
 
-const readEvent = (name: string) => JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
+const sampleEvent = (name: string) => JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
 
 describe('the built bundles (npm run build), as Lambda would load them', () => {
   let db: TestDatabase;
   let aws: FakeEndpoint;
+  let s3: S3Server;
   let env: Record<string, string>;
+  let bundle: BundleRef | undefined;
+  /** A sample event as the state machine sends it for this project's migrations, bundled in the bucket. */
+  const readEvent = (name: string) => {
+    const event = sampleEvent(name);
+    if (event.bundle) event.bundle = bundle;
+    if (event.release) event.release.bundle = bundle;
+    return event;
+  };
 
   beforeAll(async () => {
     await run(process.execPath, ['scripts/build.ts']);
+    s3 = await startS3();
+    bundle = await bundleFolder('migrations', s3BundleStore(s3.client, s3.bucket));
     db = await createTestDatabase();
     const url = new URL(db.url);
     const service = describeService(OLD_IMAGE).Service;
@@ -97,21 +114,26 @@ describe('the built bundles (npm run build), as Lambda would load them', () => {
     });
     env = {
       AWS_REGION: 'us-east-2',
-      AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      // s3rver's own key pair (it checks signatures); the fake AWS endpoint takes any.
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url,
       AWS_ENDPOINT_URL_APPRUNNER: aws.url,
       DATABASE_SECRET_ARN: SECRET_ARN,
       DATABASE_TLS: 'disable',
       ECR_REPOSITORY_URI: REPOSITORY,
+      BUNDLE_BUCKET: s3.bucket,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      BUNDLE_S3_PATH_STYLE: 'true',
     };
   }, 120_000);
   afterAll(async () => {
+    await s3?.stop();
     await aws?.close();
     await db?.drop();
   });
 
-  it('migrate applies the migrations shipped inside its bundle', async () => {
+  it("migrate applies the release's bundle, fetched from the bucket and verified", async () => {
     const { result, error } = await invoke('migrate', readEvent('migrate-up'), env);
 
     expect(error).toBeUndefined();
@@ -189,10 +211,40 @@ describe('the built bundles (npm run build), as Lambda would load them', () => {
     expect(result.message).toContain('was not deployed');
   });
 
+  it.skipIf(!registryToolsAvailable())(
+    'resolve-image reads an image from its registry into a bundle in the bucket, pinned by digest',
+    async () => {
+      const registry = await startRegistry();
+      try {
+        const digest = await pushImage(registry.host, 'app', 'v7', {
+          layers: [{ files: { 'app/migrations/001-a.sql': '-- migrate:up\ncreate table a (id int);\n' } }],
+        });
+        const { result, error } = await invoke(
+          'resolve-image',
+          { input: { image: { uri: `${registry.host}/app:v7` }, source: 'ci' }, executionName: 'release-v7' },
+          { ...env, ECR_REPOSITORY_URI: `${registry.host}/app` },
+        );
+
+        expect(error).toBeUndefined();
+        expect(result).toMatchObject({
+          image: { uri: `${registry.host}/app@${digest}`, digest, tag: 'v7' },
+          bundle: { migrations: 1 },
+          migrationsPath: '/app/migrations',
+        });
+        const stored = await s3BundleStore(s3.client, s3.bucket).get(result.bundle);
+        expect(unpackBundle(stored, result.bundle.sha256).files.map((file) => file.name)).toEqual([
+          '001-a.sql',
+        ]);
+      } finally {
+        await registry.stop();
+      }
+    },
+  );
+
   it('each bundle refuses a malformed event with InvalidInput', async () => {
-    for (const bundle of ['connectivity-check', 'migrate', 'deploy']) {
-      const { error } = await invoke(bundle, { action: 'drop-database' }, env);
-      expect(error?.name, bundle).toBe('InvalidInput');
+    for (const name of ['resolve-image', 'connectivity-check', 'migrate', 'deploy']) {
+      const { error } = await invoke(name, { action: 'drop-database' }, env);
+      expect(error?.name, name).toBe('InvalidInput');
     }
   });
 });

@@ -117,7 +117,8 @@ async function killAt(
         db.sql,
         db.name,
         "004's history row",
-        (b) => b.waitEventType === 'Lock' && /insert into "public"."migration_pipeline_history"/i.test(b.query),
+        (b) =>
+          b.waitEventType === 'Lock' && /insert into "public"."migration_pipeline_history"/i.test(b.query),
       );
     }
     child.kill('SIGKILL');

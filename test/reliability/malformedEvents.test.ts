@@ -106,18 +106,38 @@ describe('50 malformed events per handler', () => {
     string[],
   ][] = [
     [
-      'connectivity-check',
-      'connectivityCheck',
+      'resolve-image',
+      'resolveImage',
       { executionName: 'release-v1', input: { image: { uri: `${REPOSITORY}@${DIGEST}` }, source: 'ci' } },
       ['executionName', 'input'],
       ['input'],
     ],
     [
+      'connectivity-check',
+      'connectivityCheck',
+      {
+        executionName: 'release-v1',
+        input: { image: { uri: `${REPOSITORY}@${DIGEST}` }, source: 'ci' },
+        release: {
+          image: { uri: `${REPOSITORY}@${DIGEST}`, digest: DIGEST },
+          bundle: { sha256: 'a'.repeat(64), key: `bundles/${'a'.repeat(64)}.tar`, migrations: 1 },
+          migrationsPath: '/app/migrations',
+        },
+      },
+      ['executionName', 'input', 'release'],
+      ['input', 'release'],
+    ],
+    [
       'migrate',
       'migrate',
-      { action: 'up', runId: 'arn:aws:states:us-east-2:123456789012:execution:p:e', executionName: 'e' },
-      ['action', 'runId', 'executionName'],
-      ['action', 'runId'],
+      {
+        action: 'up',
+        runId: 'arn:aws:states:us-east-2:123456789012:execution:p:e',
+        bundle: { sha256: 'a'.repeat(64), key: `bundles/${'a'.repeat(64)}.tar`, migrations: 1 },
+        executionName: 'e',
+      },
+      ['action', 'runId', 'bundle', 'executionName'],
+      ['action', 'runId', 'bundle'],
     ],
     [
       'deploy',

@@ -6,18 +6,20 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DIGEST, describeService, REPOSITORY, rdsSecretFor } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
-import { loadPipeline, runExecution } from '../support/pipeline.ts';
+import { type LoadedPipeline, loadPipeline, runExecution } from '../support/pipeline.ts';
 
 const secrets = mockClient(SecretsManagerClient);
 const appRunner = mockClient(AppRunnerClient);
 const input = { image: { uri: `${REPOSITORY}@${DIGEST}` }, source: 'reliability' };
 /** The connectivity check's event as the state machine sends it. */
-const checkEvent = {
+/** The connectivity check's event, as the state machine sends it after ResolveImage bundled `pipeline`'s folder. */
+const checkEventFor = (pipeline: LoadedPipeline) => ({
   input,
+  release: { image: input.image, bundle: pipeline.bundle, migrationsPath: '/app/migrations' },
   executionId: 'arn:aws:states:us-east-2:123456789012:execution:MigrationPipeline-3XyZ:reliability',
   executionName: 'reliability',
   startedAt: new Date().toISOString(),
-};
+});
 const context = {
   functionName: 'connectivity-check',
   awsRequestId: 'r',
@@ -125,7 +127,7 @@ describe('pipelines under stress', () => {
       .resolves(rdsSecretFor(db.url));
     const pipeline = await loadPipeline({ MIGRATIONS_DIR: await migrationsDir(migrations) });
 
-    const report = await pipeline.handlers.connectivityCheck(checkEvent, context as never);
+    const report = await pipeline.handlers.connectivityCheck(checkEventFor(pipeline), context as never);
 
     expect(report).toMatchObject({ pending: Object.keys(migrations) });
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(2);
@@ -152,7 +154,7 @@ describe('pipelines under stress', () => {
         DATABASE_CONNECT_TIMEOUT: '3s',
       });
       const started = performance.now();
-      const error = await fresh.handlers.connectivityCheck(checkEvent, context as never).then(
+      const error = await fresh.handlers.connectivityCheck(checkEventFor(fresh), context as never).then(
         () => undefined,
         (e: Error) => e,
       );

@@ -30,6 +30,7 @@ interface State {
 }
 
 const definition = await loadDefinition({
+  ResolveImageFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:mp-ResolveImage-1A2B3C',
   ConnectivityCheckFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:mp-ConnectivityCheck-1A2B3C',
   MigrateFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:mp-Migrate-1A2B3C',
   DeployFunctionArn: 'arn:aws:lambda:us-east-2:123456789012:function:mp-Deploy-1A2B3C',
@@ -45,6 +46,7 @@ const lint = createRequire(import.meta.url)('@wmfs/statelint') as () => {
 };
 
 const functionArn: Record<PipelineFunction, string> = {
+  'resolve-image': 'mp-ResolveImage-1A2B3C',
   'connectivity-check': 'mp-ConnectivityCheck-1A2B3C',
   migrate: 'mp-Migrate-1A2B3C',
   deploy: 'mp-Deploy-1A2B3C',
@@ -79,10 +81,21 @@ describe('statemachine/pipeline.asl.json', () => {
       'Execution.Id': 'arn:aws:states:us-east-2:123456789012:execution:MigrationPipeline-3XyZ:release-v42',
       'Execution.Name': 'release-v42',
       'Execution.StartTime': '2026-11-25T06:00:00.000Z',
+      'Execution.Input': {
+        image: { uri: '123456789012.dkr.ecr.us-east-2.amazonaws.com/app:v1' },
+        source: 'ci',
+      },
+    };
+    const pinned = `123456789012.dkr.ecr.us-east-2.amazonaws.com/app@sha256:${'b'.repeat(64)}`;
+    const release = {
+      image: { uri: pinned, digest: `sha256:${'b'.repeat(64)}`, tag: 'v1' },
+      bundle: { sha256: 'c'.repeat(64), key: `bundles/${'c'.repeat(64)}.tar`, migrations: 3 },
+      migrationsPath: '/app/migrations',
     };
     const data: Record<string, unknown> = {
-      $: { image: { uri: '123456789012.dkr.ecr.us-east-2.amazonaws.com/app:v1' }, source: 'ci' },
-      '$.image': { uri: '123456789012.dkr.ecr.us-east-2.amazonaws.com/app:v1' },
+      '$.release': release,
+      '$.release.image': release.image,
+      '$.release.bundle': release.bundle,
       '$.deployment.operationId': 'op-1',
       '$.deployment.startedAt': '2026-11-25T06:10:00.000Z',
       '$.restore.operationId': 'op-2',

@@ -60,6 +60,7 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
 
     expect(error).toBeUndefined();
     expect(entered).toEqual([
+      'ResolveImage',
       'CheckConnectivity',
       'IsDryRun',
       'PreflightDeploy',
@@ -110,11 +111,35 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
 
     expect(error?.name).toBe('MigrationInvalid');
     expect(error?.message).toContain('005-e.sql:3: COMMIT');
-    expect(entered).toEqual(['CheckConnectivity', 'NotifyFailure', 'TookTurn', 'ReleaseFailed']);
+    expect(entered).toEqual([
+      'ResolveImage',
+      'CheckConnectivity',
+      'NotifyFailure',
+      'TookTurn',
+      'ReleaseFailed',
+    ]);
     expect(
       await db.sql`select to_regclass('migration_pipeline_history') as t, to_regclass('a') as a`,
     ).toEqual([{ t: null, a: null }]);
     expect(pipeline.notifications[0]?.Subject).toBe('migration-pipeline: release failed');
+  });
+
+  it('releases an older image without touching the schema, saying how far the schema is ahead of it', async () => {
+    await run(pipeline);
+    const before = await snapshotSchema(db.sql, { ignoreTable: 'migration_pipeline_history' });
+    const olderImage = await migrationsDir({
+      '001-a.mjs': fourMigrations['001-a.mjs'],
+      '002-b.mjs': fourMigrations['002-b.mjs'],
+    });
+    pipeline = await loadPipeline({ MIGRATIONS_DIR: olderImage });
+
+    const { output, error } = await run(pipeline, { ...input, image: { uri: `${REPOSITORY}:v41` } });
+
+    expect(error).toBeUndefined();
+    expect(output).toMatchObject({ migrations: { applied: [], pending: [], done: true } });
+    const after = await snapshotSchema(db.sql, { ignoreTable: 'migration_pipeline_history' });
+    expect(compareSnapshots(before, after).differences).toEqual([]);
+    expect((await history()).map((row) => row.name)).toEqual(Object.keys(fourMigrations));
   });
 
   it('with nothing pending and the image already running, changes nothing and succeeds', async () => {
@@ -232,7 +257,7 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
     expect(entered).not.toContain('Migrate');
     expect(entered).not.toContain('RollbackMigrations');
     // Left uncaught: the execution fails in CheckConnectivity itself, where a redrive resumes it.
-    expect(entered).toEqual(['CheckConnectivity']);
+    expect(entered).toEqual(['ResolveImage', 'CheckConnectivity']);
     expect(await db.sql`select to_regclass('migration_pipeline_history') as t`).toEqual([{ t: null }]);
   });
 
@@ -246,7 +271,7 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
       const { error, entered, retried } = await run(pipeline, executionInput);
       expect(error?.name).toBe('InvalidInput');
       expect(retried).toEqual([]);
-      expect(entered).toEqual(['CheckConnectivity', 'NotifyFailure', 'TookTurn', 'ReleaseFailed']);
+      expect(entered).toEqual(['ResolveImage', 'NotifyFailure', 'TookTurn', 'ReleaseFailed']);
     }
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
     expect(await db.sql`select to_regclass('migration_pipeline_history') as t`).toEqual([{ t: null }]);
@@ -255,7 +280,7 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
   it('in a dry run reports the plan and changes nothing', async () => {
     const { output, entered } = await run(pipeline, { ...input, dryRun: true });
 
-    expect(entered).toEqual(['CheckConnectivity', 'IsDryRun', 'ReportPlan']);
+    expect(entered).toEqual(['ResolveImage', 'CheckConnectivity', 'IsDryRun', 'ReportPlan']);
     expect(output).toMatchObject({
       dryRun: true,
       pending: Object.keys(fourMigrations),

@@ -1,14 +1,22 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { vi } from 'vitest';
+import { folderResolveHandler, readMigrationsFolder } from '../../cli/local/folderRelease.ts';
 import {
   type LambdaHandler,
   type LocalHandlers,
   type LocalRunOptions,
   startLocalExecution,
 } from '../../cli/local/stateMachine.ts';
+import { type BundleRef, packBundle } from '../../functions/lib/bundle/bundle.ts';
+import { type BundleStore, directoryBundleStore } from '../../functions/lib/bundle/store.ts';
 import { FAKE_CREDENTIALS_ENV, REPOSITORY, SECRET_ARN, SERVICE_ARN } from './aws.ts';
 
 export interface LoadedPipeline {
   handlers: LocalHandlers;
+  /** MIGRATIONS_DIR as a bundle in the pipeline's store, for tests that call a handler directly. */
+  bundle: BundleRef | undefined;
   notifications: { Subject: string; Message: string }[];
 }
 
@@ -18,7 +26,10 @@ export interface LoadedPipeline {
  */
 export async function loadPipeline(env: Record<string, string>): Promise<LoadedPipeline> {
   vi.resetModules();
+  // Bundles stay in a folder of this test's, as in a local run; BUNDLE_BUCKET tests the S3 side.
+  const bundleDir = env.BUNDLE_DIR ?? (await mkdtemp(join(tmpdir(), 'bundles-')));
   const environment: Record<string, string> = {
+    BUNDLE_DIR: bundleDir,
     DATABASE_SECRET_ARN: SECRET_ARN,
     DATABASE_TLS: 'disable',
     ECR_REPOSITORY_URI: REPOSITORY,
@@ -29,15 +40,29 @@ export async function loadPipeline(env: Record<string, string>): Promise<LoadedP
     ...env,
   };
   for (const [key, value] of Object.entries(environment)) vi.stubEnv(key, value);
-  const [connectivity, migrate, deploy] = await Promise.all([
+  const [resolveImage, connectivity, migrate, deploy] = await Promise.all([
+    import('../../functions/resolve-image/index.ts'),
     import('../../functions/connectivity-check/index.ts'),
     import('../../functions/migrate/index.ts'),
     import('../../functions/deploy/index.ts'),
   ]);
   const notifications: LoadedPipeline['notifications'] = [];
+  const bundleStore = directoryBundleStore(bundleDir);
   return {
     notifications,
+    bundle: environment.MIGRATIONS_DIR
+      ? await bundleFolder(environment.MIGRATIONS_DIR, bundleStore)
+      : undefined,
     handlers: {
+      // MIGRATIONS_DIR: a folder stands in for the image's migrations, as in `npm start -- --dir`;
+      // without it, the real resolve-image handler reads the image from its registry.
+      resolveImage: environment.MIGRATIONS_DIR
+        ? folderResolveHandler(
+            environment.MIGRATIONS_DIR,
+            bundleStore,
+            environment.ECR_REPOSITORY_URI ?? REPOSITORY,
+          )
+        : (resolveImage.handler as unknown as LambdaHandler),
       connectivityCheck: connectivity.handler as unknown as LambdaHandler,
       migrate: migrate.handler as unknown as LambdaHandler,
       deploy: deploy.handler as unknown as LambdaHandler,
@@ -94,4 +119,16 @@ export function onLoopback(databaseUrl: string, appRunnerUrl: string): Record<st
     AWS_ENDPOINT_URL_APPRUNNER: appRunnerUrl,
     ...FAKE_CREDENTIALS_ENV,
   };
+}
+
+/** A folder's migrations packed into `store` as ResolveImage would (none for an empty folder). */
+export async function bundleFolder(dir: string, store: BundleStore): Promise<BundleRef | undefined> {
+  const read = await readMigrationsFolder(dir).catch(() => undefined);
+  if (!read) return undefined;
+  const { archive, ref } = packBundle(
+    { image: { repository: REPOSITORY, digest: '' }, migrationsPath: read.migrationsPath },
+    read.files,
+  );
+  await store.put(ref, archive);
+  return ref;
 }

@@ -75,6 +75,7 @@ describe('template.yaml', () => {
       'dist/connectivity-check',
       'dist/deploy',
       'dist/migrate',
+      'dist/resolve-image',
     ]);
     for (const [, f] of functions) {
       const name = (f.Properties.CodeUri as string).replace('dist/', '');
@@ -114,12 +115,20 @@ describe('template.yaml', () => {
     expect([...used].sort()).toEqual([...SUBSTITUTIONS].sort());
   });
 
-  it('grants least privilege: the one secret, the one service, the three functions', () => {
+  it('grants least privilege: the one secret, the one service, the one repository, the one bucket, the four functions', () => {
     for (const name of ['ConnectivityCheckFunction', 'MigrateFunction']) {
       expect(statementsOf(resources[name]?.Properties ?? {})).toEqual([
         expect.objectContaining({
           Action: 'secretsmanager:GetSecretValue',
           Resource: { Ref: 'DatabaseSecretArn' },
+        }),
+        expect.objectContaining({
+          Action: 's3:GetObject',
+          Resource: { 'Fn::Sub': `\${BundleBucket.Arn}/bundles/*` },
+        }),
+        expect.objectContaining({
+          Action: 's3:ListBucket',
+          Resource: { 'Fn::GetAtt': ['BundleBucket', 'Arn'] },
         }),
         expect.objectContaining({
           Action: 'kms:Decrypt',
@@ -156,15 +165,36 @@ describe('template.yaml', () => {
       ],
       Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     });
+    const resolve = Object.fromEntries(
+      statementsOf(resources.ResolveImageFunction?.Properties ?? {}).map((statement) => [
+        statement.Sid,
+        statement,
+      ]),
+    );
+    expect(resolve.ReadTheReleaseImages).toMatchObject({
+      Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
+      Resource: {
+        'Fn::Sub': `arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/\${EcrRepositoryName}`,
+      },
+    });
+    expect(resolve.WriteBundlesAndLayerIndexes).toMatchObject({
+      Action: ['s3:GetObject', 's3:PutObject'],
+      Resource: [
+        { 'Fn::Sub': `\${BundleBucket.Arn}/bundles/*` },
+        { 'Fn::Sub': `\${BundleBucket.Arn}/layers/*` },
+      ],
+    });
+    expect(resources.ResolveImageFunction?.Properties.VpcConfig).toBeUndefined();
     const machine = statementsOf(resources.PipelineStateMachine?.Properties ?? {});
     expect(machine.find((s) => s.Action === 'lambda:InvokeFunction')?.Resource).toEqual([
+      { 'Fn::GetAtt': ['ResolveImageFunction', 'Arn'] },
       { 'Fn::GetAtt': ['ConnectivityCheckFunction', 'Arn'] },
       { 'Fn::GetAtt': ['MigrateFunction', 'Arn'] },
       { 'Fn::GetAtt': ['DeployFunction', 'Arn'] },
     ]);
   });
 
-  it('uses Resource "*" only for actions that cannot be scoped (log delivery, X-Ray, task definitions)', () => {
+  it('uses Resource "*" only for actions that cannot be scoped (log delivery, X-Ray, task definitions, the ECR token)', () => {
     const documents = Object.values(resources).flatMap((r) => [
       ...statementsOf(r.Properties ?? {}),
       ...((r.Properties?.Policies as { PolicyDocument?: { Statement: Statement[] } }[]) ?? []).flatMap(
@@ -178,7 +208,7 @@ describe('template.yaml', () => {
     expect(actions.length).toBeGreaterThan(0);
     for (const action of actions)
       expect(action, action).toMatch(
-        /^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+|ecs:(Register|Describe)TaskDefinition)$/,
+        /^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+|ecs:(Register|Describe)TaskDefinition|ecr:GetAuthorizationToken)$/,
       );
   });
 

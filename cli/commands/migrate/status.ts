@@ -1,27 +1,35 @@
-import { resolve } from 'node:path';
 import { migrateStatus } from '../../../functions/lib/migrations/index.ts';
-import { COMMON_OPTIONS, parse, settingsFrom } from '../../args.ts';
+import { COMMON_OPTIONS, dirGiven, IMAGE_OPTIONS, parse, settingsFrom } from '../../args.ts';
 import { withCliDatabase } from '../../database.ts';
+import { migrationsSource } from '../../imageMigrations.ts';
 import { type CliIo, ExitCode } from '../../io.ts';
 import { formatDuration, printJson, table } from '../../output.ts';
 
-export const usage = `Usage: migration-pipeline migrate status [--dir migrations] [--json]
+export const usage = `Usage: migration-pipeline migrate status [--dir migrations | --image REF] [--json]
 
 Shows the applied migrations (when, how long, by which run), the pending ones, and anything that
 would stop a run: drift, missing files, a held migration lock, INVALID indexes.
+--image REF reads the migrations inside that image from its registry instead of a folder: what would
+this image apply? (An older image, whose migrations the schema is ahead of, is no problem.)
 Exit status 1 when there is such a problem.
 `;
 
 export async function statusCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parse(argv, COMMON_OPTIONS);
+  const { values } = parse(argv, { ...COMMON_OPTIONS, ...IMAGE_OPTIONS });
   if (values.help) {
     io.stdout(usage);
     return ExitCode.ok;
   }
   const settings = settingsFrom(values, io.env);
-  const migrationsDir = resolve(io.cwd, values.dir);
+  const source = await migrationsSource(values, io, dirGiven(argv));
+  if (source.image && !values.json) io.stdout(`Image: ${source.image}\n`);
   const status = await withCliDatabase(io, (url) =>
-    migrateStatus({ database: url, migrationsDir, settings }),
+    migrateStatus({
+      database: url,
+      migrationsDir: source.dir,
+      settings,
+      schemaMayBeAhead: source.image !== undefined,
+    }),
   );
 
   if (values.json) {
@@ -34,6 +42,7 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
         appliedBy: row.appliedBy,
       })),
       pending: status.pending,
+      schemaAheadBy: status.schemaAheadBy,
       problems: status.problems,
       lockHolder: status.lockHolder,
       invalidIndexes: status.invalidIndexes,
@@ -53,6 +62,9 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
     }
     text += `Pending: ${status.pending.length}\n`;
     text += status.pending.map((row) => `  ${row.name}\n`).join('');
+    if (status.schemaAheadBy.length > 0) {
+      text += `The schema is ${status.schemaAheadBy.length} migration(s) ahead of this image (${status.schemaAheadBy.join(', ')}): they stay applied.\n`;
+    }
     for (const problem of status.problems) text += `Problem: ${problem.name}: ${problem.message}\n`;
     if (status.lockHolder) {
       text += `Migration lock: held by session ${status.lockHolder.pid} (${status.lockHolder.applicationName ?? 'unknown'}): a run is in progress, or stuck.\n`;

@@ -1,16 +1,26 @@
-import { resolve } from 'node:path';
 import { migrateUp, systemClock } from '../../../functions/lib/migrations/index.ts';
-import { COMMON_OPTIONS, parse, positiveInteger, RUN_OPTIONS, settingsFrom, stepCount } from '../../args.ts';
+import {
+  COMMON_OPTIONS,
+  dirGiven,
+  IMAGE_OPTIONS,
+  parse,
+  positiveInteger,
+  RUN_OPTIONS,
+  settingsFrom,
+  stepCount,
+} from '../../args.ts';
 import { withCliDatabase } from '../../database.ts';
+import { migrationsSource } from '../../imageMigrations.ts';
 import { type CliIo, ExitCode, UsageError } from '../../io.ts';
 import { retryWhileLockBusy } from '../../lockBusyRetry.ts';
 import { printJson } from '../../output.ts';
 import { cliRunOptions } from './runSupport.ts';
 
-export const usage = `Usage: migration-pipeline migrate up [--to NAME | --step N] [--dir migrations] [--json]
+export const usage = `Usage: migration-pipeline migrate up [--to NAME | --step N] [--dir migrations | --image REF] [--json]
 
 Applies the pending migrations in order, each in its own transaction with a short, retried
 lock_timeout. --to applies up to and including NAME (with or without extension); --step applies N.
+--image REF applies the migrations inside that image, read from its registry, as a release would.
 
   --run-id ID               recorded as applied_by (default: cli-<time>-<random>)
   --lock-timeout 1s         cap of the escalating lock_timeout (MIGRATION_LOCK_TIMEOUT)
@@ -24,6 +34,7 @@ lock_timeout. --to applies up to and including NAME (with or without extension);
 export async function upCommand(argv: string[], io: CliIo): Promise<number> {
   const { values } = parse(argv, {
     ...COMMON_OPTIONS,
+    ...IMAGE_OPTIONS,
     ...RUN_OPTIONS,
     to: { type: 'string' },
     step: { type: 'string' },
@@ -38,15 +49,27 @@ export async function upCommand(argv: string[], io: CliIo): Promise<number> {
   const settings = settingsFrom(values, io.env);
   const step = stepCount(values.step);
   const retries = positiveInteger(values['lock-retries'], 'lock-retries') ?? 0;
-  const migrationsDir = resolve(io.cwd, values.dir);
+  const source = await migrationsSource(values, io, dirGiven(argv));
+  if (source.image && !values.json) io.stdout(`Image: ${source.image}\n`);
   const options = cliRunOptions(io, { runId: values['run-id'], settings, json: values.json });
 
   const result = await withCliDatabase(io, (url) =>
-    retryWhileLockBusy(() => migrateUp({ ...options, database: url, migrationsDir, to: values.to, step }), {
-      retries,
-      io,
-      clock: systemClock,
-    }),
+    retryWhileLockBusy(
+      () =>
+        migrateUp({
+          ...options,
+          database: url,
+          migrationsDir: source.dir,
+          schemaMayBeAhead: source.image !== undefined,
+          to: values.to,
+          step,
+        }),
+      {
+        retries,
+        io,
+        clock: systemClock,
+      },
+    ),
   );
 
   if (values.json) {

@@ -11,6 +11,8 @@ const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const IMAGE_URI = /^[a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+(?::[A-Za-z0-9_.-]{1,128}|@sha256:[a-f0-9]{64})?$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const SHA256_HEX = /^[a-f0-9]{64}$/;
+const BUNDLE_KEY = /^bundles\/[a-f0-9]{64}\.tar$/;
 // The run id is always the execution's ARN ($$.Execution.Id).
 const EXECUTION_ARN =
   /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$/;
@@ -54,9 +56,33 @@ export const pipelineInputSchema = z.strictObject({
 });
 export type PipelineInput = z.infer<typeof pipelineInputSchema>;
 
-/** CheckConnectivity: the pipeline input, and the execution that asks for its turn in the queue. */
+/** ResolveImage: the execution's input as it was started (validated here, first). */
+export const resolveEventSchema = z.strictObject({ input: pipelineInputSchema, executionName });
+export type ResolveEvent = z.infer<typeof resolveEventSchema>;
+
+/** A migrations bundle by its content address (see functions/lib/bundle). */
+export const bundleRefSchema = z.strictObject({
+  sha256: text(SHA256_HEX, "64 hex digits (the bundle's SHA-256)", 64),
+  key: text(BUNDLE_KEY, 'bundles/<sha256>.tar', 80),
+  migrations: z.number().check(z.int(), z.gte(0), z.lte(100_000)),
+});
+export type BundleRefInput = z.infer<typeof bundleRefSchema>;
+
+/**
+ * What ResolveImage found: the image pinned by the digest its registry resolved (a local run from a
+ * folder may only have a tag), and its migrations as a bundle.
+ */
+export const releaseSchema = z.strictObject({
+  image: imageInputSchema,
+  bundle: bundleRefSchema,
+  migrationsPath: text(/^\/[^\0]*$/, 'an absolute path in the image', 1024),
+});
+export type Release = z.infer<typeof releaseSchema>;
+
+/** CheckConnectivity: the pipeline input, the resolved release, and the execution that asks for its turn. */
 export const connectivityEventSchema = z.strictObject({
   input: pipelineInputSchema,
+  release: releaseSchema,
   executionId: executionArn,
   executionName,
   startedAt: isoTime,
@@ -68,8 +94,13 @@ export const RELEASE_OUTCOMES = ['released', 'failed', 'rollback_failed'] as con
 export type ReleaseOutcome = (typeof RELEASE_OUTCOMES)[number];
 
 export const migrateEventSchema = z.discriminatedUnion('action', [
-  z.strictObject({ action: z.literal('up'), runId: executionArn, executionName }),
-  z.strictObject({ action: z.literal('rollback'), runId: executionArn, executionName }),
+  z.strictObject({ action: z.literal('up'), runId: executionArn, bundle: bundleRefSchema, executionName }),
+  z.strictObject({
+    action: z.literal('rollback'),
+    runId: executionArn,
+    bundle: bundleRefSchema,
+    executionName,
+  }),
   z.strictObject({
     action: z.literal('end'),
     runId: executionArn,
@@ -154,6 +185,8 @@ function expectedOf(expected: string): string {
 
 export const parsePipelineInput = (value: unknown, root = 'input'): PipelineInput =>
   parseWith(pipelineInputSchema, value, root);
+export const parseResolveEvent = (value: unknown): ResolveEvent =>
+  parseWith(resolveEventSchema, value, 'event');
 export const parseConnectivityEvent = (value: unknown): ConnectivityEvent =>
   parseWith(connectivityEventSchema, value, 'event');
 export const parseMigrateEvent = (value: unknown): MigrateEvent =>

@@ -1,11 +1,12 @@
 import type * as z from 'zod/mini';
+import { type ErrorName, ErrorName as Names } from '../errors.ts';
 import {
   connectivityEventSchema,
   deployEventSchema,
   migrateEventSchema,
   type ReleaseOutcome,
-} from '../contract/events.ts';
-import { type ErrorName, ErrorName as Names } from '../errors.ts';
+  resolveEventSchema,
+} from './events.ts';
 
 /**
  * The contract between the Lambdas and the state machine, per Task state: which function it calls
@@ -15,7 +16,7 @@ import { type ErrorName, ErrorName as Names } from '../errors.ts';
  * its Tasks from it; docs/operations.md describes it.
  */
 
-export type PipelineFunction = 'connectivity-check' | 'migrate' | 'deploy';
+export type PipelineFunction = 'resolve-image' | 'connectivity-check' | 'migrate' | 'deploy';
 
 export interface TaskContract {
   function: PipelineFunction;
@@ -58,8 +59,11 @@ const HISTORY_PROBLEMS: readonly ErrorName[] = [
   Names.MigrationMissing,
   Names.MigrationOutOfOrder,
   Names.MigrationInvalid,
+  Names.BundleInvalid,
 ];
 const DATABASE_WAITS: readonly ErrorName[] = [Names.DatabaseUnreachable, Names.SecretsUnreachable];
+/** The steps that read the release's migrations bundle wait for its store as for the database. */
+const BUNDLE_AND_DATABASE_WAITS: readonly ErrorName[] = [...DATABASE_WAITS, Names.BundleStoreUnreachable];
 const UNEXPECTED = [Names.InternalError, ...RUNTIME_ERRORS] as const;
 
 const endRelease = (outcome: ReleaseOutcome): TaskContract => ({
@@ -83,11 +87,20 @@ const deployTask = (action: string): TaskContract => ({
 });
 
 export const TASK_CONTRACT = {
+  ResolveImage: {
+    function: 'resolve-image',
+    sends: {},
+    event: resolveEventSchema,
+    retried: [Names.RegistryUnreachable, Names.BundleStoreUnreachable],
+    // Nothing has changed yet: whatever fails (after the retries), notify and stop.
+    caught: ['States.ALL'],
+    leftForRedrive: [],
+  },
   CheckConnectivity: {
     function: 'connectivity-check',
     sends: {},
     event: connectivityEventSchema,
-    retried: [...DATABASE_WAITS, Names.ReleaseQueued],
+    retried: [...BUNDLE_AND_DATABASE_WAITS, Names.ReleaseQueued],
     caught: [
       Names.InvalidInput,
       ...CONNECTION_SETUP,
@@ -96,7 +109,7 @@ export const TASK_CONTRACT = {
       Names.ReleaseSuperseded,
       ...UNEXPECTED,
     ],
-    leftForRedrive: DATABASE_WAITS,
+    leftForRedrive: BUNDLE_AND_DATABASE_WAITS,
   },
   PreflightDeploy: {
     function: 'deploy',
@@ -111,7 +124,7 @@ export const TASK_CONTRACT = {
     function: 'migrate',
     sends: { action: 'up' },
     event: migrateEventSchema,
-    retried: [Names.MigrationLockBusy, Names.LockTimeout, ...DATABASE_WAITS],
+    retried: [Names.MigrationLockBusy, Names.LockTimeout, ...BUNDLE_AND_DATABASE_WAITS],
     caught: ['States.ALL'],
     leftForRedrive: [],
   },
@@ -124,7 +137,7 @@ export const TASK_CONTRACT = {
     function: 'migrate',
     sends: { action: 'rollback' },
     event: migrateEventSchema,
-    retried: [Names.MigrationLockBusy, Names.LockTimeout, ...DATABASE_WAITS],
+    retried: [Names.MigrationLockBusy, Names.LockTimeout, ...BUNDLE_AND_DATABASE_WAITS],
     caught: [
       Names.RollbackRefused,
       Names.RollbackFailed,
@@ -138,7 +151,7 @@ export const TASK_CONTRACT = {
       Names.InvalidInput,
       ...UNEXPECTED,
     ],
-    leftForRedrive: DATABASE_WAITS,
+    leftForRedrive: BUNDLE_AND_DATABASE_WAITS,
   },
   EndReleaseFailed: endRelease('failed'),
   EndReleaseRollbackFailed: endRelease('rollback_failed'),

@@ -51,6 +51,8 @@ export interface DriverOptions {
   deadline?: number;
   /** For redo: the newest applied migration may have changed since (it is applied again as it is now). */
   allowChangedNewest?: boolean;
+  /** Releases from images: applied migrations newer than every file (an older image) are fine. */
+  schemaMayBeAhead?: boolean;
   /** Called after each migration applied or reverted, for progress output and metrics. */
   onMigrated?: (event: { name: string; direction: Direction; durationMs: number }) => void;
   onLockRetry?: ApplyContext['onLockRetry'];
@@ -99,7 +101,10 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
     async setup(session) {
       session.history = await readHistory(session.sql, settings.historyTable);
       session.files = await listMigrationFiles(options.migrationsDir);
-      checkHistory(session.files, session.history, { allowChangedNewest: options.allowChangedNewest });
+      checkHistory(session.files, session.history, {
+        allowChangedNewest: options.allowChangedNewest,
+        schemaMayBeAhead: options.schemaMayBeAhead,
+      });
       return session.history.map(({ name }) => ({ name }));
     },
 

@@ -31,6 +31,7 @@ export interface MigrateOptions {
   onMigrated?: DriverOptions['onMigrated'];
   onLockRetry?: DriverOptions['onLockRetry'];
   instrument?: DriverOptions['instrument'];
+  schemaMayBeAhead?: DriverOptions['schemaMayBeAhead'];
 }
 
 export interface UpResult {
@@ -63,6 +64,8 @@ export interface RedoResult {
 export interface StatusResult {
   applied: AppliedMigration[];
   pending: { name: string }[];
+  /** Applied migrations an older image does not carry (with `schemaMayBeAhead`): they stay applied. */
+  schemaAheadBy: string[];
   /** Drift, missing files or out-of-order files: `up` and `down` would refuse until they are fixed. */
   problems: { name: string; message: string }[];
   /** The session holding the migration lock: a run in progress, or a stuck one. */
@@ -160,7 +163,7 @@ export async function migrateRedo(options: MigrateOptions): Promise<RedoResult> 
 
 /** What is applied (when, how long, by which run) and pending, and what would stop a run. Changes nothing. */
 export async function migrateStatus(
-  options: Pick<MigrateOptions, 'database' | 'migrationsDir' | 'settings'>,
+  options: Pick<MigrateOptions, 'database' | 'migrationsDir' | 'settings' | 'schemaMayBeAhead'>,
 ): Promise<StatusResult> {
   const settings = settingsOf(options);
   return withConnection(options.database, async (sql) => {
@@ -169,8 +172,11 @@ export async function migrateStatus(
       listMigrationFiles(options.migrationsDir),
     ]);
     const problems: StatusResult['problems'] = [];
+    let schemaAheadBy: string[] = [];
     try {
-      checkHistory(files, history);
+      schemaAheadBy = checkHistory(files, history, {
+        schemaMayBeAhead: options.schemaMayBeAhead,
+      }).aheadOfFiles;
     } catch (error) {
       if (!(error instanceof PipelineError)) throw error;
       problems.push({ name: error.name, message: error.message });
@@ -178,6 +184,7 @@ export async function migrateStatus(
     return {
       applied: history,
       pending: pendingMigrations(files, history).map(({ name }) => ({ name })),
+      schemaAheadBy,
       problems,
       lockHolder: (await findLockHolder(sql, migrationLockKey(settings.historyTable))) ?? null,
       invalidIndexes: await invalidIndexes(sql),
@@ -200,6 +207,7 @@ async function withRun<T>(
     log: options.log ?? silentLog,
     deadline: options.deadline,
     allowChangedNewest: options.allowChangedNewest,
+    schemaMayBeAhead: options.schemaMayBeAhead,
     onMigrated: options.onMigrated,
     onLockRetry: options.onLockRetry,
     instrument: options.instrument,

@@ -8,20 +8,33 @@ import {
 import { compareMigrationNames, findMigration, type MigrationFile, stripExtension } from './files.ts';
 import type { AppliedMigration } from './history.ts';
 
+/** Options of `checkHistory`. */
+export interface HistoryCheckOptions {
+  /** For redo, which reverts the newest applied migration and applies it again as its file is now. */
+  allowChangedNewest?: boolean;
+  /**
+   * For releases from images: an older image's migrations are a strict prefix of the history (the
+   * app rolled back), which is fine; the newer migrations stay applied and nothing is reverted.
+   */
+  schemaMayBeAhead?: boolean;
+}
+
 /**
  * Refuses to go on when the history and the folder disagree: an applied migration whose file is gone
  * (`MigrationMissing`) or changed (`MigrationDrift`), or a new file sorted before an applied one
- * (`MigrationOutOfOrder`). Runs before anything is applied or reverted. `allowChangedNewest` is for
- * redo, which reverts the newest applied migration and applies it again as its file is now.
+ * (`MigrationOutOfOrder`). Runs before anything is applied or reverted. Returns the applied
+ * migrations the folder does not have when `schemaMayBeAhead` allows them: the newest ones of the
+ * history, with every file of the folder applied before them (anything else is a gap).
  */
 export function checkHistory(
   files: readonly MigrationFile[],
   applied: readonly AppliedMigration[],
-  { allowChangedNewest = false }: { allowChangedNewest?: boolean } = {},
-): void {
+  { allowChangedNewest = false, schemaMayBeAhead = false }: HistoryCheckOptions = {},
+): { aheadOfFiles: string[] } {
   const byName = new Map(files.map((file) => [file.name, file]));
   const missing = applied.filter((row) => !byName.has(row.name)).map((row) => row.name);
-  if (missing.length > 0) {
+  const ahead = schemaMayBeAhead && isStrictPrefix(files, applied) ? missing : [];
+  if (missing.length > 0 && ahead.length === 0) {
     throw new MigrationMissing(
       `Applied migration${missing.length > 1 ? 's' : ''} ${missing.join(', ')} no longer exist${missing.length > 1 ? '' : 's'} in the migrations folder. ` +
         'Restore the file(s) from version control; never delete an applied migration (write a new one that undoes it).',
@@ -42,7 +55,7 @@ export function checkHistory(
     .map((row) => row.name)
     .sort(compareMigrationNames)
     .at(-1);
-  if (newest === undefined) return;
+  if (newest === undefined || ahead.length > 0) return { aheadOfFiles: ahead };
   const appliedNames = new Set(applied.map((row) => row.name));
   const early = files.find(
     (file) => !appliedNames.has(file.name) && compareMigrationNames(file.name, newest) < 0,
@@ -54,6 +67,12 @@ export function checkHistory(
       { migration: early.name, newestApplied: newest },
     );
   }
+  return { aheadOfFiles: [] };
+}
+
+/** The folder holds exactly the first applied migrations, in the order they were applied, and nothing new. */
+function isStrictPrefix(files: readonly MigrationFile[], applied: readonly AppliedMigration[]): boolean {
+  return files.length < applied.length && files.every((file, index) => applied[index]?.name === file.name);
 }
 
 export function pendingMigrations(

@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres';
-import type { ConnectivityEvent } from '../contract/events.ts';
+import type { BundleRefInput, ConnectivityEvent } from '../contract/events.ts';
 import { resolveImage } from '../deploy/image.ts';
 import type { BlockingSession } from '../errors.ts';
 import { findLockHolder, migrationLockKey } from '../migrations/advisoryLock.ts';
@@ -27,6 +27,11 @@ export interface ConnectivityReport {
   maxConnections: number;
   applied: string[];
   pending: string[];
+  /**
+   * Applied migrations this image does not carry: it is older than the schema (an app rollback).
+   * Nothing is applied or reverted for them; they stay.
+   */
+  schemaAheadBy: string[];
   /** The image the release will deploy, as the deploy step will pin it. */
   image: string;
   lockFree: boolean;
@@ -40,7 +45,8 @@ export interface ConnectivityReport {
 
 export interface ConnectivityDependencies {
   openDatabase: () => Promise<Sql>;
-  migrationsDir: string;
+  /** The folder holding a bundle's migrations, fetched and verified (see functions/lib/bundle). */
+  migrationsFor: (bundle: BundleRefInput) => Promise<string>;
   settings: EngineSettings;
   allowedRepository: string;
   longTransactionSeconds: number;
@@ -60,9 +66,9 @@ export async function checkConnectivity(
   event: ConnectivityEvent,
   deps: ConnectivityDependencies,
 ): Promise<ConnectivityReport> {
-  const { input } = event;
-  const image = resolveImage(input.image, deps.allowedRepository);
-  const files = await listMigrationFiles(deps.migrationsDir);
+  const { input, release } = event;
+  const image = resolveImage(release.image, deps.allowedRepository);
+  const files = await listMigrationFiles(await deps.migrationsFor(release.bundle));
   const started = deps.clock.now();
   const sql = await deps.openDatabase();
   try {
@@ -86,7 +92,7 @@ export async function checkConnectivity(
              (select count(*)::int from pg_stat_activity where datname = current_database()) as connections,
              current_setting('max_connections')::int as "maxConnections"`;
     const history = await readHistory(sql, deps.settings.historyTable);
-    checkHistory(files, history);
+    const { aheadOfFiles } = checkHistory(files, history, { schemaMayBeAhead: true });
     // Every pending file loads now, so that a broken one stops the release before its turn.
     await loadPlan(pendingMigrations(files, history), deps.settings);
     // Take the migration lock and give it back at once: proves this user may, and that no run holds it.
@@ -120,6 +126,7 @@ export async function checkConnectivity(
       latencyMs,
       applied: history.map((row) => row.name),
       pending: pendingMigrations(files, history).map((file) => file.name),
+      schemaAheadBy: aheadOfFiles,
       image: image.identifier,
       lockFree: holder === undefined,
       ...(holder ? { lockHolderPid: holder.pid } : {}),

@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres';
-import type { MigrateEvent, ReleaseOutcome } from '../contract/events.ts';
+import type { BundleRefInput, MigrateEvent, ReleaseOutcome } from '../contract/events.ts';
 import { type DownResult, migrateDown, migrateUp, type UpResult } from '../migrations/engine.ts';
 import type { EngineSettings } from '../migrations/settings.ts';
 import type { Clock, Log } from '../migrations/types.ts';
@@ -21,7 +21,8 @@ export interface EndResult {
 
 export interface MigrateDependencies {
   openDatabase: () => Promise<Sql>;
-  migrationsDir: string;
+  /** The folder holding a bundle's migrations, fetched and verified (see functions/lib/bundle). */
+  migrationsFor: (bundle: BundleRefInput) => Promise<string>;
   settings: EngineSettings;
   /** Epoch ms when the invocation must have returned (the Lambda's remaining time). */
   deadline: number;
@@ -39,13 +40,26 @@ export async function runMigrateStep(
   event: MigrateEvent,
   deps: MigrateDependencies,
 ): Promise<MigrateUpResult | RollbackResult | EndResult> {
-  if (event.action === 'up') assertSettingsFitInvocation(deps.settings, deps.deadline, deps.clock);
-  const sql = await deps.openDatabase();
   const queueTable = queueTableFor(deps.settings.historyTable);
+  if (event.action === 'end') {
+    const sql = await deps.openDatabase();
+    try {
+      const entry = await endTurn(sql, queueTable, event.runId, event.outcome);
+      deps.log.info('Release ended', { outcome: event.outcome, state: entry?.state });
+      return { outcome: event.outcome, state: entry?.state ?? null };
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  }
+  if (event.action === 'up') assertSettingsFitInvocation(deps.settings, deps.deadline, deps.clock);
+  const migrationsDir = await deps.migrationsFor(event.bundle);
+  const sql = await deps.openDatabase();
   const common = {
     database: sql,
-    migrationsDir: deps.migrationsDir,
+    migrationsDir,
     runId: event.runId,
+    // The migrations come from the image: an older image (an app rollback) leaves newer ones applied.
+    schemaMayBeAhead: true,
     settings: deps.settings,
     clock: deps.clock,
     log: deps.log,
@@ -56,11 +70,6 @@ export async function runMigrateStep(
     onLockRetry: () => deps.metrics.count('LockTimeoutRetries'),
   };
   try {
-    if (event.action === 'end') {
-      const entry = await endTurn(sql, queueTable, event.runId, event.outcome);
-      deps.log.info('Release ended', { outcome: event.outcome, state: entry?.state });
-      return { outcome: event.outcome, state: entry?.state ?? null };
-    }
     await boundSession(sql, deps.deadline, deps.clock);
     const bounded = <T>(start: () => Promise<T>) => withHardDeadline(start, { sql, ...deps });
     if (event.action === 'up') {

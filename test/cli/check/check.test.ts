@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CheckReport, checkMigrations } from '../../../../functions/lib/check/check.ts';
-import { DEFAULT_SEVERITIES } from '../../../../functions/lib/check/rules.ts';
-import { adminUrl, createTestDatabase } from '../../../support/database.ts';
-import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
+import { type CheckReport, checkMigrations } from '../../../cli/check/check.ts';
+import { DEFAULT_SEVERITIES } from '../../../cli/check/rules.ts';
+import { adminUrl, createTestDatabase } from '../../support/database.ts';
+import { migrationsDir, sqlModule } from '../../support/migrationsDir.ts';
 
 /** A base table with rows, so that scans and rewrites are real. */
 const BASE = {

@@ -6,10 +6,14 @@ describe('the error-name contract', () => {
   it('pins every name the state machine and the runbook rely on', () => {
     expect(Object.values(ErrorName).sort()).toEqual([
       'AuthenticationFailed',
+      'BundleInvalid',
+      'BundleStoreUnreachable',
       'ConfigurationInvalid',
       'DatabaseNotFound',
       'DatabaseUnreachable',
       'DeploymentFailed',
+      'ImageInvalid',
+      'ImageNotFound',
       'InternalError',
       'InvalidInput',
       'LockTimeout',
@@ -21,6 +25,8 @@ describe('the error-name contract', () => {
       'MigrationMissing',
       'MigrationOutOfOrder',
       'MigrationTimedOut',
+      'MigrationsNotFound',
+      'RegistryUnreachable',
       'ReleaseQueued',
       'ReleaseSuperseded',
       'RollbackFailed',
@@ -33,9 +39,11 @@ describe('the error-name contract', () => {
     ]);
     expect([...RETRYABLE_ERROR_NAMES].sort()).toEqual(
       [
+        'BundleStoreUnreachable',
         'DatabaseUnreachable',
         'LockTimeout',
         'MigrationLockBusy',
+        'RegistryUnreachable',
         'ReleaseQueued',
         'SecretsUnreachable',
         'ServiceBusy',

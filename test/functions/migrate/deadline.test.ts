@@ -47,10 +47,12 @@ describe('the migrate function under its deadline', () => {
     });
     const started = Date.now();
 
-    const answer = await pipeline.handlers.migrate({ action: 'up', runId: RUN_ID }, contextWith(6_000)).then(
-      () => undefined,
-      (error: Error) => error,
-    );
+    const answer = await pipeline.handlers
+      .migrate({ action: 'up', runId: RUN_ID, bundle: pipeline.bundle }, contextWith(6_000))
+      .then(
+        () => undefined,
+        (error: Error) => error,
+      );
 
     expect(answer?.name).toBe('MigrationTimedOut');
     expect(Date.now() - started).toBeLessThan(6_000);
@@ -97,7 +99,10 @@ export async function down() {}`,
     });
     // 40 batches of 0.2 s: more than one invocation's 10 s less its 5 s margin.
     const invoke = () =>
-      pipeline.handlers.migrate({ action: 'up', runId: RUN_ID }, contextWith(10_000)) as Promise<{
+      pipeline.handlers.migrate(
+        { action: 'up', runId: RUN_ID, bundle: pipeline.bundle },
+        contextWith(10_000),
+      ) as Promise<{
         done: boolean;
       }>;
     const left = async () => (await db.sql`select count(*)::int as n from orders where kind is null`)[0]?.n;
@@ -127,7 +132,7 @@ export async function down() {}`,
     });
 
     const answer = await pipeline.handlers
-      .migrate({ action: 'up', runId: RUN_ID }, contextWith(900_000))
+      .migrate({ action: 'up', runId: RUN_ID, bundle: pipeline.bundle }, contextWith(900_000))
       .then(
         () => undefined,
         (error: Error & { context?: unknown }) => error,

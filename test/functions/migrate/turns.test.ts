@@ -36,8 +36,16 @@ describe('a release that lost its turn', () => {
     await db.drop();
   });
 
+  // What the state machine adds from ResolveImage's result: the release's bundle (and image, pinned).
+  const asSent = (event: Record<string, unknown>) => {
+    if ('input' in event) {
+      const { image } = event.input as { image: unknown };
+      return { ...event, release: { image, bundle: pipeline.bundle, migrationsPath: '/app/migrations' } };
+    }
+    return event.action === 'end' ? event : { ...event, bundle: pipeline.bundle };
+  };
   const call = (handler: 'connectivityCheck' | 'migrate', event: unknown) =>
-    pipeline.handlers[handler](event, context).then(
+    pipeline.handlers[handler](asSent(event as Record<string, unknown>), context).then(
       (result) => ({ result, error: undefined }),
       (error: Error) => ({ result: undefined, error }),
     );

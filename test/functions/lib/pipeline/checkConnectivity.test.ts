@@ -13,6 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../../../support/database
 import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
 
 const input = { image: { uri: `${REPOSITORY}:v42`, digest: DIGEST }, source: 'ci' };
+const BUNDLE = { sha256: 'a'.repeat(64), key: `bundles/${'a'.repeat(64)}.tar`, migrations: 2 };
 
 describe('the connectivity check', () => {
   let db: TestDatabase;
@@ -32,12 +33,14 @@ describe('the connectivity check', () => {
     checkConnectivity(
       {
         input: checkedInput,
+        // The resolve step pins what the input names; the folder stands in for the image's bundle.
+        release: { image: checkedInput.image, bundle: BUNDLE, migrationsPath: '/app/migrations' },
         executionId: 'arn:aws:states:us-east-2:123456789012:execution:MigrationPipeline-3XyZ:release-v42',
         startedAt: new Date().toISOString(),
       },
       {
         openDatabase: () => connect(db.url),
-        migrationsDir: dir,
+        migrationsFor: async () => dir,
         settings: DEFAULT_SETTINGS,
         allowedRepository: REPOSITORY,
         longTransactionSeconds: 1,
@@ -93,6 +96,22 @@ describe('the connectivity check', () => {
       await open;
       await other.end();
     }
+  });
+
+  it('accepts an older image whose migrations the schema is ahead of, and refuses a gap', async () => {
+    await migrateUp({ database: db.url, migrationsDir: dir });
+    const older = await migrationsDir({ '001-a.mjs': sqlModule('create table a (id int)', 'drop table a') });
+
+    const report = await check({ migrationsFor: async () => older });
+    expect(report).toMatchObject({
+      applied: ['001-a.mjs', '002-b.mjs'],
+      pending: [],
+      schemaAheadBy: ['002-b.mjs'],
+    });
+
+    const gap = await migrationsDir({ '002-b.mjs': sqlModule('create table b (id int)', 'drop table b') });
+    const missing = await check({ migrationsFor: async () => gap }).catch((e) => e);
+    expect(missing.name).toBe(ErrorName.MigrationMissing);
   });
 
   it('fails before touching the database on a foreign image, and on drift', async () => {

@@ -5,6 +5,7 @@ import {
   parseDeployEvent,
   parseMigrateEvent,
   parsePipelineInput,
+  parseResolveEvent,
 } from '../../../../functions/lib/contract/events.ts';
 import { ErrorName } from '../../../../functions/lib/errors.ts';
 
@@ -13,6 +14,7 @@ const sample = (name: string) => JSON.parse(readFileSync(`events/${name}.json`, 
 describe('the sample events in events/', () => {
   it('are each accepted by their handler', () => {
     expect(parsePipelineInput(sample('pipeline-input')).source).toBe('ci');
+    expect(parseResolveEvent(sample('resolve-image')).input.source).toBe('ci');
     expect(parseConnectivityEvent(sample('connectivity-check')).executionName).toBe(
       'release-v42-4b8e4c0d5a1f',
     );
@@ -43,6 +45,20 @@ describe('event validation', () => {
       'event.action',
     ],
     ['a missing run id', () => parseMigrateEvent({ action: 'rollback' }), 'event.runId'],
+    [
+      'a bundle key that is not a content address',
+      () =>
+        parseMigrateEvent({
+          ...sample('migrate-up'),
+          bundle: { ...sample('migrate-up').bundle, key: '../../etc/passwd' },
+        }),
+      'event.bundle.key',
+    ],
+    [
+      'a missing bundle',
+      () => parseMigrateEvent({ ...sample('migrate-up'), bundle: undefined }),
+      'event.bundle',
+    ],
     ['a huge string', () => parseMigrateEvent({ action: 'up', runId: 'x'.repeat(10_000) }), 'event.runId'],
     [
       'a wrong type',
