@@ -9,10 +9,10 @@ import {
   type MigrationFile,
 } from '../../functions/lib/migrations/files.ts';
 import { readHistory } from '../../functions/lib/migrations/history.ts';
-import { snapshotSchema } from '../../functions/lib/migrations/schemaSnapshot.ts';
 import { DEFAULT_SETTINGS, type EngineSettings } from '../../functions/lib/migrations/settings.ts';
-import { type Log, silentLog } from '../../functions/lib/migrations/types.ts';
-import { roundTrip, withScratchDatabase } from '../../functions/lib/migrations/verify.ts';
+import { type Log, silentLog } from '../../functions/lib/runtime.ts';
+import { snapshotSchema } from '../migrations/schemaSnapshot.ts';
+import { roundTrip, withScratchDatabase } from '../migrations/verify.ts';
 import { type HeldLock, MigrationObserver, type ObservedStatement } from './observe.ts';
 import { DEFAULT_SEVERITIES, type Severity, severityOf } from './rules.ts';
 import { lintStatements } from './squawk.ts';

@@ -1,7 +1,7 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { parseDuration } from '../../functions/lib/duration.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
-import { parseDuration } from '../../functions/lib/migrations/settings.ts';
 import { type CliIo, UsageError } from '../io.ts';
 import { resolveStateMachineArn } from '../release/locate.ts';
 

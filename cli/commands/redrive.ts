@@ -1,4 +1,4 @@
-import { systemClock } from '../../functions/lib/migrations/types.ts';
+import { systemClock } from '../../functions/lib/runtime.ts';
 import { parse } from '../args.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { type PipelineInput, parsePipelineInput } from '../../functions/lib/contract/events.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
-import { systemClock } from '../../functions/lib/migrations/types.ts';
+import { systemClock } from '../../functions/lib/runtime.ts';
 import { parse } from '../args.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';

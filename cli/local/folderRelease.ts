@@ -4,9 +4,9 @@ import type { BundleStore } from '../../functions/lib/bundle/store.ts';
 import { parseResolveEvent } from '../../functions/lib/contract/events.ts';
 import { MigrationsNotFound } from '../../functions/lib/errors.ts';
 import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
-import { silentLog } from '../../functions/lib/migrations/types.ts';
 import { noMetrics } from '../../functions/lib/pipeline/metrics.ts';
 import { type ImageMigrationsRead, resolveRelease } from '../../functions/lib/pipeline/resolveRelease.ts';
+import { silentLog } from '../../functions/lib/runtime.ts';
 import type { LambdaHandler } from './stateMachine.ts';
 
 /** A folder's migrations, read as an image's would be: regular files, in order, byte for byte. */

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import type { PipelineInput } from '../../functions/lib/contract/events.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
-import type { Clock } from '../../functions/lib/migrations/types.ts';
+import type { Clock } from '../../functions/lib/runtime.ts';
 import { executionArnFor } from './executionName.ts';
 import { HistoryTranslator, readHistorySince } from './history.ts';
 import type { ProgressEvent } from './progressEvents.ts';

@@ -4,8 +4,8 @@ import { parseConnectivityEvent } from '../lib/contract/events.ts';
 import { once, pipelineHandler } from '../lib/lambda.ts';
 import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
-import { systemClock } from '../lib/migrations/types.ts';
 import { checkConnectivity } from '../lib/pipeline/checkConnectivity.ts';
+import { systemClock } from '../lib/runtime.ts';
 
 const config = once(() => ({
   database: readDatabaseConfig(process.env),

@@ -3,8 +3,8 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { readDeployConfig } from '../lib/config.ts';
 import { parseDeployEvent } from '../lib/contract/events.ts';
 import { log, once, pipelineHandler } from '../lib/lambda.ts';
-import { systemClock } from '../lib/migrations/types.ts';
 import { runDeployStep } from '../lib/pipeline/deployStep.ts';
+import { systemClock } from '../lib/runtime.ts';
 
 const config = once(() => readDeployConfig(process.env));
 const appRunner = new AppRunnerClient({});

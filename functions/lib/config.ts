@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { applyTlsPolicy } from './db/connectionUrl.ts';
 import { CONFIGURABLE_TLS_MODES, type TlsMode, type TlsSettings } from './db/tls.ts';
+import { parseDuration } from './duration.ts';
 import { ConfigurationInvalid, InvalidInput } from './errors.ts';
-import { parseDuration } from './migrations/settings.ts';
 import type { EndpointDefaults } from './secrets/databaseSecret.ts';
 
 type Env = Record<string, string | undefined>;

@@ -5,8 +5,8 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { InternalError, PipelineError } from './errors.ts';
-import type { Log } from './migrations/types.ts';
 import type { MetricsRecorder } from './pipeline/metrics.ts';
+import type { Log } from './runtime.ts';
 
 /**
  * What the three handlers share: JSON logs with the execution name as correlation id, EMF metrics,

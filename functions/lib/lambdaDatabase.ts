@@ -3,7 +3,7 @@ import type { Sql } from 'postgres';
 import type { DatabaseConfig } from './config.ts';
 import { connect } from './db/connection.ts';
 import { AuthenticationFailed } from './errors.ts';
-import { systemClock } from './migrations/types.ts';
+import { systemClock } from './runtime.ts';
 import { cachedSecretReader, parseDatabaseSecret, type SecretReader } from './secrets/databaseSecret.ts';
 
 /**

@@ -4,8 +4,8 @@ import { parseMigrateEvent } from '../lib/contract/events.ts';
 import { log, once, pipelineHandler } from '../lib/lambda.ts';
 import { databaseConnector } from '../lib/lambdaDatabase.ts';
 import { resolveSettings } from '../lib/migrations/settings.ts';
-import { systemClock } from '../lib/migrations/types.ts';
 import { runMigrateStep } from '../lib/pipeline/migrateStep.ts';
+import { systemClock } from '../lib/runtime.ts';
 
 const config = once(() => ({
   database: readDatabaseConfig(process.env),

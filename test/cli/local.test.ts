@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { compareSnapshots, snapshotSchema } from '../../functions/lib/migrations/index.ts';
+import { compareSnapshots, snapshotSchema } from '../../cli/migrations/schemaSnapshot.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
 

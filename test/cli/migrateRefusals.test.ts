@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { snapshotSchema } from '../../functions/lib/migrations/index.ts';
+import { snapshotSchema } from '../../cli/migrations/schemaSnapshot.ts';
 import { runCli, runCliProcess } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { addMigrations, migrationsDir, sqlModule } from '../support/migrationsDir.ts';

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrateUp, verifyMigrations } from '../../functions/lib/migrations/index.ts';
+import { verifyMigrations } from '../../cli/migrations/verify.ts';
+import { migrateUp } from '../../functions/lib/migrations/index.ts';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 const migrationsDir = resolve('migrations');

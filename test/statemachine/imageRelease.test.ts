@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-apprunner';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { compareSnapshots, snapshotSchema } from '../../functions/lib/migrations/index.ts';
+import { compareSnapshots, snapshotSchema } from '../../cli/migrations/schemaSnapshot.ts';
 import { describeService, operation } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type LayerSpec, pushImage } from '../support/imageLayout.ts';

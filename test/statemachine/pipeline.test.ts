@@ -8,8 +8,8 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { compareSnapshots, snapshotSchema } from '../../cli/migrations/schemaSnapshot.ts';
 import { migrationLockKey } from '../../functions/lib/migrations/advisoryLock.ts';
-import { compareSnapshots, snapshotSchema } from '../../functions/lib/migrations/index.ts';
 import { DIGEST, describeService, operation, REPOSITORY, rdsSecretFor } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';

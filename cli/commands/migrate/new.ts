@@ -1,7 +1,7 @@
 import { relative, resolve } from 'node:path';
-import { type ScaffoldFormat, scaffoldMigration } from '../../../functions/lib/migrations/scaffold.ts';
 import { parse } from '../../args.ts';
 import { type CliIo, ExitCode, UsageError } from '../../io.ts';
+import { type ScaffoldFormat, scaffoldMigration } from '../../migrations/scaffold.ts';
 import { printJson } from '../../output.ts';
 
 export const usage = `Usage: migration-pipeline migrate new <description...> [--format ts|mjs|sql] [--dir migrations] [--json]

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { assertVerified, verifyMigrations } from '../../../functions/lib/migrations/index.ts';
 import { COMMON_OPTIONS, parse, settingsFrom } from '../../args.ts';
 import { withCliDatabase } from '../../database.ts';
 import { type CliIo, ExitCode } from '../../io.ts';
+import { assertVerified, verifyMigrations } from '../../migrations/verify.ts';
 import { printJson } from '../../output.ts';
 import { requireMigrations } from './runSupport.ts';
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { MigrationLockBusy } from '../errors.ts';
+import type { Clock, Log } from '../runtime.ts';
 import { canonicalTable } from './settings.ts';
-import type { Clock, Log } from './types.ts';
 
 /**
  * The advisory lock key of a history table, from its canonical name: two apps sharing a database

@@ -8,6 +8,7 @@ import {
   PipelineError,
   postgresErrorFields,
 } from '../errors.ts';
+import type { Clock, Log } from '../runtime.ts';
 import { BatchesPaused, runInBatches } from './batches.ts';
 import type { MigrationFile } from './files.ts';
 import { recordApplied, removeApplied } from './history.ts';
@@ -24,7 +25,7 @@ import {
   restoreIdentity,
 } from './session.ts';
 import type { EngineSettings } from './settings.ts';
-import type { Clock, Log, MigrationContext, MigrationFunction } from './types.ts';
+import type { MigrationContext, MigrationFunction } from './types.ts';
 
 export type Direction = 'up' | 'down';
 

@@ -1,8 +1,8 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { InvalidInput } from '../errors.ts';
+import type { Clock, Log } from '../runtime.ts';
 import { inTransactionWithLockRetries } from './lockRetry.ts';
 import type { EngineSettings } from './settings.ts';
-import type { Clock, Log } from './types.ts';
 
 export interface BatchOptions {
   /** Rows per batch; each batch is one short transaction. Default 1000. */

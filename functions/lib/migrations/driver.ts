@@ -5,6 +5,7 @@ import { connect } from '../db/connection.ts';
 import { applyTlsPolicy } from '../db/connectionUrl.ts';
 import { tlsPolicyFromEnv } from '../db/tls.ts';
 import { InvalidInput, RollbackFailed } from '../errors.ts';
+import type { Clock, Log } from '../runtime.ts';
 import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './advisoryLock.ts';
 import { type ApplyContext, applyMigration, type Direction } from './apply.ts';
 import { BatchesPaused } from './batches.ts';
@@ -19,7 +20,7 @@ import {
   type SessionBaseline,
 } from './session.ts';
 import type { EngineSettings } from './settings.ts';
-import type { Clock, Log, MigrationFunction, MigrationModule } from './types.ts';
+import type { MigrationFunction, MigrationModule } from './types.ts';
 
 /** A file as ley hands it to a driver's `loop`. */
 export interface LeyFile {

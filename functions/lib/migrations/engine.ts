@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { connect } from '../db/connection.ts';
 import { InvalidInput, PipelineError, RollbackFailed } from '../errors.ts';
+import { type Clock, type Log, silentLog, systemClock } from '../runtime.ts';
 import { findLockHolder, type LockHolder, migrationLockKey } from './advisoryLock.ts';
 import { invalidIndexes } from './apply.ts';
 import { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
@@ -17,7 +18,6 @@ import {
   type UpSelection,
 } from './plan.ts';
 import { DEFAULT_SETTINGS, type EngineSettings } from './settings.ts';
-import { type Clock, type Log, silentLog, systemClock } from './types.ts';
 
 export interface MigrateOptions {
   /** A connection URL, or an open client with `max: 1` (the run's lock lives on its one session). */

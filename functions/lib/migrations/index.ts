@@ -1,3 +1,4 @@
+export { type Clock, type Log, silentLog, systemClock } from '../runtime.ts';
 export { type BatchOptions, type BatchResult, runInBatches } from './batches.ts';
 export { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
 export {
@@ -13,7 +14,5 @@ export {
 export { listMigrationFiles, type MigrationFile } from './files.ts';
 export type { AppliedMigration } from './history.ts';
 export type { DownSelection, UpSelection } from './plan.ts';
-export { compareSnapshots, type SchemaSnapshot, snapshotSchema } from './schemaSnapshot.ts';
 export { DEFAULT_SETTINGS, type EngineSettings, resolveSettings, SETTING_ENV } from './settings.ts';
-export { type Clock, type Log, type MigrationContext, silentLog, systemClock } from './types.ts';
-export { assertVerified, type VerifyOptions, type VerifyResult, verifyMigrations } from './verify.ts';
+export type { MigrationContext } from './types.ts';

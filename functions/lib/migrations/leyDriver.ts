@@ -7,10 +7,11 @@
  * checked for drift from MIGRATIONS_DIR (ley's default, `migrations`); settings from the MIGRATION_*
  * variables; the run id from MIGRATION_RUN_ID.
  */
+
+import { systemClock } from '../runtime.ts';
 import { createDriver } from './driver.ts';
 import { newRunId } from './engine.ts';
 import { resolveSettings } from './settings.ts';
-import { systemClock } from './types.ts';
 
 const driver = createDriver({
   migrationsDir: process.env.MIGRATIONS_DIR ?? 'migrations',

@@ -1,8 +1,8 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { UNREACHABLE_CODES } from '../db/connection.ts';
 import { type BlockingSession, LockTimeout } from '../errors.ts';
+import type { Clock, Log } from '../runtime.ts';
 import type { EngineSettings } from './settings.ts';
-import type { Clock, Log } from './types.ts';
 
 /** SQLSTATEs after which the whole transaction rolled back and a later attempt may succeed. */
 const RETRYABLE_LOCK_ERRORS = new Set([

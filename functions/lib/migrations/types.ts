@@ -1,4 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
+import type { Log } from '../runtime.ts';
 import type { BatchOptions, BatchResult } from './batches.ts';
 
 /** What a migration's `up`/`down` receives besides `sql`: ley passes only `sql`, so modules may ignore it. */
@@ -26,22 +27,3 @@ export interface MigrationModule {
   /** For `down`, when it differs (a SQL file's `-- migrate:down transaction:false`). */
   downTransaction?: boolean;
 }
-
-/** The logging the engine needs; the Powertools Logger and the CLI's printer both fit. */
-export interface Log {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-}
-
-/** Time, passed in so that tests and the Lambda's deadline agree on it. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
-
-export const silentLog: Log = { info() {}, warn() {} };

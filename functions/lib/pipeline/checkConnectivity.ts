@@ -10,8 +10,8 @@ import { loadPlan } from '../migrations/loader.ts';
 import { findLongTransactions } from '../migrations/lockRetry.ts';
 import { checkHistory, pendingMigrations } from '../migrations/plan.ts';
 import type { EngineSettings } from '../migrations/settings.ts';
-import type { Clock } from '../migrations/types.ts';
 import { queueTableFor, takeTurn } from '../queue/releaseQueue.ts';
+import type { Clock } from '../runtime.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
 export interface ConnectivityReport {

@@ -18,7 +18,7 @@ import {
 } from '../deploy/ecs.ts';
 import { resolveImage } from '../deploy/image.ts';
 import { ConfigurationInvalid, DeploymentFailed, ServiceBusy } from '../errors.ts';
-import type { Clock, Log } from '../migrations/types.ts';
+import type { Clock, Log } from '../runtime.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
 /** What `start` returns when no service is configured: what would have been deployed, and that nothing was. */

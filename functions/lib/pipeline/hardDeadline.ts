@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres';
 import { ConfigurationInvalid, MigrationTimedOut } from '../errors.ts';
 import type { EngineSettings } from '../migrations/settings.ts';
-import type { Clock, Log } from '../migrations/types.ts';
+import type { Clock, Log } from '../runtime.ts';
 
 /** Time kept back before the invocation's end to terminate the session and answer. */
 export const HARD_STOP_MS = 3_000;

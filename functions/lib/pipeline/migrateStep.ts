@@ -2,8 +2,8 @@ import type { Sql } from 'postgres';
 import type { BundleRefInput, MigrateEvent, ReleaseOutcome } from '../contract/events.ts';
 import { type DownResult, migrateDown, migrateUp, type UpResult } from '../migrations/engine.ts';
 import type { EngineSettings } from '../migrations/settings.ts';
-import type { Clock, Log } from '../migrations/types.ts';
 import { assertRollbackSafe, assertTurn, endTurn, queueTableFor } from '../queue/releaseQueue.ts';
+import type { Clock, Log } from '../runtime.ts';
 import { assertSettingsFitInvocation, boundSession, withHardDeadline } from './hardDeadline.ts';
 import type { MetricsRecorder } from './metrics.ts';
 

@@ -3,7 +3,7 @@ import type { BundleStore } from '../bundle/store.ts';
 import type { Release, ResolveEvent } from '../contract/events.ts';
 import { type ResolvedImage, resolveImage } from '../deploy/image.ts';
 import { ImageInvalid } from '../errors.ts';
-import type { Log } from '../migrations/types.ts';
+import type { Log } from '../runtime.ts';
 import type { MetricsRecorder } from './metrics.ts';
 
 /** The migrations an image carries, as read from its registry (or, for a local run, from a folder). */

@@ -3,7 +3,7 @@ import type { DatabaseEndpoint } from '../db/connection.ts';
 import { parseConnectionUrl, tlsModeFor, urlParts } from '../db/connectionUrl.ts';
 import type { TlsSettings } from '../db/tls.ts';
 import { SecretInvalid, SecretsUnreachable } from '../errors.ts';
-import type { Clock } from '../migrations/types.ts';
+import type { Clock } from '../runtime.ts';
 
 /** Where the database is when the secret does not say: an RDS-managed master secret holds only the credentials. */
 export interface EndpointDefaults {

@@ -9,7 +9,7 @@ import {
   migrateStatus,
   resolveSettings,
 } from '../../../../functions/lib/migrations/index.ts';
-import { silentLog, systemClock } from '../../../../functions/lib/migrations/types.ts';
+import { silentLog, systemClock } from '../../../../functions/lib/runtime.ts';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
 import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
 

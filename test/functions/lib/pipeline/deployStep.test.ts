@@ -8,9 +8,9 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ErrorName } from '../../../../functions/lib/errors.ts';
-import { silentLog } from '../../../../functions/lib/migrations/types.ts';
 import { runDeployStep } from '../../../../functions/lib/pipeline/deployStep.ts';
 import { noMetrics } from '../../../../functions/lib/pipeline/metrics.ts';
+import { silentLog } from '../../../../functions/lib/runtime.ts';
 import { DIGEST, describeService, operation, REPOSITORY, SERVICE_ARN } from '../../../support/aws.ts';
 
 const appRunner = mockClient(AppRunnerClient);

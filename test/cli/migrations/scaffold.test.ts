@@ -1,11 +1,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ErrorName } from '../../../../functions/lib/errors.ts';
-import { verifyMigrations } from '../../../../functions/lib/migrations/index.ts';
-import { scaffoldMigration } from '../../../../functions/lib/migrations/scaffold.ts';
-import { adminUrl } from '../../../support/database.ts';
-import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
+import { scaffoldMigration } from '../../../cli/migrations/scaffold.ts';
+import { verifyMigrations } from '../../../cli/migrations/verify.ts';
+import { ErrorName } from '../../../functions/lib/errors.ts';
+import { adminUrl } from '../../support/database.ts';
+import { migrationsDir, sqlModule } from '../../support/migrationsDir.ts';
 
 describe('migrate new', () => {
   it('numbers the new file after the newest one, padded like the others', async () => {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { type ConnectionOptions, connect, describeTarget } from '../db/connection.ts';
-import { InvalidInput, VerifyFailed } from '../errors.ts';
-import { type MigrateOptions, migrateDown, migrateUp } from './engine.ts';
-import { listMigrationFiles } from './files.ts';
+import { type ConnectionOptions, connect, describeTarget } from '../../functions/lib/db/connection.ts';
+import { InvalidInput, VerifyFailed } from '../../functions/lib/errors.ts';
+import { type MigrateOptions, migrateDown, migrateUp } from '../../functions/lib/migrations/engine.ts';
+import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
+import { DEFAULT_SETTINGS, type EngineSettings } from '../../functions/lib/migrations/settings.ts';
+import { type Clock, type Log, silentLog, systemClock } from '../../functions/lib/runtime.ts';
 import { compareSnapshots, type SchemaSnapshot, snapshotSchema } from './schemaSnapshot.ts';
-import { DEFAULT_SETTINGS, type EngineSettings } from './settings.ts';
-import { type Clock, type Log, silentLog, systemClock } from './types.ts';
 
 export interface VerifyOptions {
   /** A server on which a scratch database may be created (needs CREATEDB); the database in the URL is untouched. */

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InvalidInput } from '../errors.ts';
-import { listMigrationFiles } from './files.ts';
+import { InvalidInput } from '../../functions/lib/errors.ts';
+import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
 
 export type ScaffoldFormat = 'ts' | 'mjs' | 'sql';
 

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
-import { verifyMigrations } from '../../../../functions/lib/migrations/index.ts';
-import { adminUrl } from '../../../support/database.ts';
-import { migrationsDir, sqlModule } from '../../../support/migrationsDir.ts';
+import { verifyMigrations } from '../../../cli/migrations/verify.ts';
+import { adminUrl } from '../../support/database.ts';
+import { migrationsDir, sqlModule } from '../../support/migrationsDir.ts';
 
 const table = sqlModule(
   "create type status as enum ('open', 'closed'); create table t (id int generated always as identity primary key, note text, s status not null default 'open')",
