@@ -1,3 +1,4 @@
+import type { Release } from '../../functions/lib/contract/events.ts';
 import type { DeploymentStarted, DeploymentStatus } from '../../functions/lib/deploy/appRunner.ts';
 import type { ConnectivityReport } from '../../functions/lib/pipeline/checkConnectivity.ts';
 import type { PreflightResult } from '../../functions/lib/pipeline/deployStep.ts';
@@ -44,13 +45,16 @@ interface Output {
   rollback?: RollbackResult;
   pending?: string[];
   image?: string;
+  release?: Release;
 }
 
 /** One line of detail per state, read from the state's output (the Lambdas' results, by ResultPath). */
 const DETAILS: Record<string, (output: Output) => string | undefined> = {
+  ResolveImage: ({ release: r }) =>
+    r && `${r.bundle.migrations} migration(s) in ${r.image.uri}, bundle ${r.bundle.sha256.slice(0, 12)}`,
   CheckConnectivity: ({ connectivity: c }) =>
     c &&
-    `PostgreSQL ${c.serverVersion}, ${c.pending.length} pending, ${c.lockFree ? 'lock free' : `lock held by session ${c.lockHolderPid}`}, ${c.longTransactions.length} long transaction(s)${c.turnTakenAt ? ', turn taken' : ''}`,
+    `PostgreSQL ${c.serverVersion}, ${c.pending.length} pending, ${c.lockFree ? 'lock free' : `lock held by session ${c.lockHolderPid}`}, ${c.longTransactions.length} long transaction(s)${c.turnTakenAt ? ', turn taken' : ''}${c.schemaAheadBy?.length ? `, the schema is ${c.schemaAheadBy.length} migration(s) ahead of this image` : ''}`,
   Migrate: ({ migration: m }) =>
     m &&
     (m.applied.length > 0
