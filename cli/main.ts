@@ -3,6 +3,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { withAwsErrorsExplained } from './awsErrors.ts';
 import { checkCommand } from './commands/check.ts';
 import { localCommand } from './commands/local.ts';
+import { baselineCommand } from './commands/migrate/baseline.ts';
 import { downCommand } from './commands/migrate/down.ts';
 import { newCommand } from './commands/migrate/new.ts';
 import { redoCommand } from './commands/migrate/redo.ts';
@@ -23,6 +24,7 @@ const MIGRATE_COMMANDS: Record<string, Command> = {
   up: upCommand,
   down: downCommand,
   redo: redoCommand,
+  baseline: baselineCommand,
   new: newCommand,
   verify: verifyCommand,
 };
@@ -49,6 +51,7 @@ Migrations (DATABASE_URL, or the embedded PostgreSQL when it is not set):
   migrate up        apply pending migrations (--to NAME, --step N)
   migrate down      revert the newest (--to NAME, --step N, --all, --run RUN_ID)
   migrate redo      revert the newest and apply it again as its file is now (local databases only)
+  migrate baseline  adopt a database another tool built: record migrations up to --to NAME without running them
   migrate new       scaffold the next migration: migrate new add vendors table
   migrate verify    up -> down -> up round trip of every migration on a scratch database
   check             catch unsafe migrations: squawk on what they ran, measured locks and rewrites
@@ -65,6 +68,7 @@ Migrations of DATABASE_URL, or of the embedded PostgreSQL when it is not set:
   up        apply pending migrations (--to NAME or --step N)
   down      revert the newest (--to NAME, --step N, --all, --run RUN_ID)
   redo      revert the newest and apply it again as its file is now (local databases only)
+  baseline  adopt a database another tool built: record migrations up to --to NAME without running them
   new       scaffold the next migration: migrate new add vendors table
   verify    up -> down -> up round trip of every migration on a scratch database
 

@@ -193,7 +193,7 @@ export async function migrateStatus(
 }
 
 /** Connect, lock, check the history, run `body`, then always release the lock and the connection. */
-async function withRun<T>(
+export async function withRun<T>(
   options: MigrateOptions & Pick<DriverOptions, 'deadline' | 'allowChangedNewest'>,
   body: (driver: LeyDriver<DriverSession>, session: DriverSession, runId: string) => Promise<T>,
 ): Promise<T> {

@@ -1,4 +1,5 @@
 export { type Clock, type Log, silentLog, systemClock } from '../runtime.ts';
+export { type BaselineResult, migrateBaseline } from './baseline.ts';
 export { type BatchOptions, type BatchResult, runInBatches } from './batches.ts';
 export { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
 export {
