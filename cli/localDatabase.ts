@@ -1,5 +1,5 @@
 import { parseConnectionUrl } from '../functions/lib/db/connectionUrl.ts';
-import { isLoopbackHost } from '../functions/lib/db/tls.ts';
+import { isLoopbackHost } from '../functions/lib/loopback.ts';
 
 /**
  * Whether a connection URL points at this machine: localhost, a loopback address, or a Unix socket

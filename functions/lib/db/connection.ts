@@ -127,6 +127,11 @@ export const UNREACHABLE_CODES: ReadonlySet<string> = new Set([
   '57P03', // cannot_connect_now: the server is starting up or shutting down
 ]);
 
+/** Whether an error says the connection went away (or never came): a lost session is asked nothing more. */
+export function isConnectionLoss(error: unknown): boolean {
+  return UNREACHABLE_CODES.has((error as { code?: unknown } | null)?.code as string);
+}
+
 /** Maps a connection failure to the named error that says what to check; undefined when it is not one. */
 export function classifyConnectionError(
   error: unknown,

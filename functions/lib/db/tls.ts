@@ -3,6 +3,7 @@ import { connect as connectTcp } from 'node:net';
 import { resolve } from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { InvalidInput } from '../errors.ts';
+import { isLoopbackHost } from '../loopback.ts';
 
 /**
  * TLS to the database, in libpq's sslmode words, weakest first: `prefer` encrypts when the server
@@ -40,11 +41,6 @@ export function requiresTls(mode: TlsMode): boolean {
 export function tlsModeOfSslmode(sslmode: string): TlsMode | undefined {
   if (sslmode === 'allow') return 'prefer';
   return (TLS_MODES as readonly string[]).includes(sslmode) ? (sslmode as TlsMode) : undefined;
-}
-
-export function isLoopbackHost(host: string): boolean {
-  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Sql, TransactionSql } from 'postgres';
-import { classifyConnectionError, UNREACHABLE_CODES } from '../db/connection.ts';
+import { classifyConnectionError, isConnectionLoss } from '../db/connection.ts';
 import {
   DatabaseUnreachable,
   describePostgresError,
@@ -98,7 +98,7 @@ export async function applyMigration(
           } catch (error) {
             // Not "nothing was applied", and no retry: what it committed before would run twice.
             // (A lost connection is asked nothing more: its transaction is gone with it.)
-            if (!connectionLost(error) && (await escapedTransaction(tx, transactionId))) {
+            if (!isConnectionLoss(error) && (await escapedTransaction(tx, transactionId))) {
               throw escapedTransactionFailure(error, file.name, direction);
             }
             throw error;
@@ -208,10 +208,6 @@ export async function invalidIndexes(sql: Sql | TransactionSql): Promise<string[
     from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
     where not i.indisvalid order by 1`;
   return rows.map((row) => row.name);
-}
-
-function connectionLost(error: unknown): boolean {
-  return UNREACHABLE_CODES.has((error as { code?: string } | null)?.code ?? '');
 }
 
 async function assertSameSession(sql: Sql | TransactionSql, backendPid: number): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { UNREACHABLE_CODES } from '../db/connection.ts';
+import { isConnectionLoss } from '../db/connection.ts';
 import { type BlockingSession, LockTimeout } from '../errors.ts';
 import type { Clock, Log } from '../runtime.ts';
 import type { EngineSettings } from './settings.ts';
@@ -9,14 +9,6 @@ const RETRYABLE_LOCK_ERRORS = new Set([
   '55P03', // lock_not_available: lock_timeout expired
   '40P01', // deadlock_detected
 ]);
-
-function isConnectionLoss(error: unknown): boolean {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    UNREACHABLE_CODES.has((error as { code?: string }).code ?? '')
-  );
-}
 
 function isLockError(error: unknown): boolean {
   return (

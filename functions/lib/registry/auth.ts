@@ -44,9 +44,3 @@ export function tokenOf(body: unknown): string | undefined {
   if (typeof token === 'string' && token) return token;
   return typeof accessToken === 'string' && accessToken ? accessToken : undefined;
 }
-
-/** 127.0.0.0/8, ::1 and localhost: the only hosts spoken to over plain HTTP, and only when allowed. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}

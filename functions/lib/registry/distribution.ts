@@ -1,12 +1,6 @@
 import { ImageInvalid, ImageNotFound, RegistryUnreachable } from '../errors.ts';
-import {
-  basicAuthorization,
-  isLoopbackHost,
-  parseChallenge,
-  type RegistryCredentials,
-  tokenOf,
-  tokenUrl,
-} from './auth.ts';
+import { isLoopbackHost } from '../loopback.ts';
+import { basicAuthorization, parseChallenge, type RegistryCredentials, tokenOf, tokenUrl } from './auth.ts';
 import { formatImageReference, type ImageReference } from './reference.ts';
 
 export type { RegistryCredentials } from './auth.ts';
