@@ -90,7 +90,11 @@ export async function migrateUp(
     const fromVersion = session.history.at(-1)?.name ?? null;
     const selected = selectForUp(session.files, session.history, options);
     // Every pending file loads, not just the selected ones: `--to` short of a broken file still names it.
-    await loadPlan(pendingMigrations(session.files, session.history), settingsOf(options));
+    // The loop loads the selected ones itself, before its first statement; each file loads once.
+    const unselected = pendingMigrations(session.files, session.history).filter(
+      (file) => !selected.includes(file),
+    );
+    await loadPlan(unselected, settingsOf(options));
     await driver.loop(session, toLeyFiles(selected), 'up');
     const after = await readHistory(session.sql, settingsOf(options).historyTable);
     const appliedNames = new Set(after.map((row) => row.name));
