@@ -1,6 +1,6 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Writes migration files into a fresh folder and returns its path. */
 export async function migrationsDir(files: Record<string, string>): Promise<string> {
@@ -10,7 +10,11 @@ export async function migrationsDir(files: Record<string, string>): Promise<stri
 }
 
 export async function addMigrations(dir: string, files: Record<string, string>): Promise<void> {
-  for (const [name, source] of Object.entries(files)) await writeFile(join(dir, name), source);
+  for (const [name, source] of Object.entries(files)) {
+    // Names may hold a subfolder, as other tools' layouts do (`<migration>/migration.sql`).
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFile(join(dir, name), source);
+  }
 }
 
 /** An ESM migration module with the given up and down SQL (down omitted when undefined). */

@@ -4,6 +4,7 @@ import { PipelineError } from '../errors.ts';
 import type { MigrationFile } from './files.ts';
 import { describeImportFailure, invalid } from './importFailure.ts';
 import { ImportWatchdog } from './importWatchdog.ts';
+import { loadPlainSqlMigration } from './plainSql.ts';
 import type { EngineSettings } from './settings.ts';
 import { parseSqlMigration } from './sqlFile.ts';
 import type { MigrationModule } from './types.ts';
@@ -33,8 +34,9 @@ export async function loadPlan(
   return modules;
 }
 
+/** SQL is parsed, not imported: dbmate files and other tools' plain SQL. */
 function isSqlFile(file: MigrationFile): boolean {
-  return file.name.endsWith('.sql');
+  return file.plainSql !== undefined || file.name.endsWith('.sql');
 }
 
 /**
@@ -43,6 +45,7 @@ function isSqlFile(file: MigrationFile): boolean {
  * `MigrationInvalid` naming the file, and the line where one is known.
  */
 async function loadMigration(file: MigrationFile, importTimeoutMs: number): Promise<MigrationModule> {
+  if (file.plainSql) return loadPlainSqlMigration({ ...file, plainSql: file.plainSql });
   if (isSqlFile(file)) return parseSqlMigration(file.name, await readFile(file.path, 'utf8'));
   let imported: Record<string, unknown>;
   try {

@@ -5,7 +5,7 @@ import {
   MigrationOutOfOrder,
   RollbackFailed,
 } from '../errors.ts';
-import { compareMigrationNames, findMigration, type MigrationFile, stripExtension } from './files.ts';
+import { findMigration, type MigrationFile, stripExtension } from './files.ts';
 import type { AppliedMigration } from './history.ts';
 
 /** Options of `checkHistory`. */
@@ -51,15 +51,13 @@ export function checkHistory(
       );
     }
   }
-  const newest = applied
-    .map((row) => row.name)
-    .sort(compareMigrationNames)
-    .at(-1);
+  // The folder lists its migrations in the order they apply, whatever its layout: that order decides.
+  const position = new Map(files.map((file, index) => [file.name, index]));
+  const newestIndex = Math.max(-1, ...applied.map((row) => position.get(row.name) ?? -1));
+  const newest = files[newestIndex]?.name;
   if (newest === undefined || ahead.length > 0) return { aheadOfFiles: ahead };
   const appliedNames = new Set(applied.map((row) => row.name));
-  const early = files.find(
-    (file) => !appliedNames.has(file.name) && compareMigrationNames(file.name, newest) < 0,
-  );
+  const early = files.find((file, index) => !appliedNames.has(file.name) && index < newestIndex);
   if (early) {
     throw new MigrationOutOfOrder(
       `Migration ${early.name} is new but sorts before ${newest}, which is already applied. ` +
@@ -107,7 +105,8 @@ export function selectForUp(
         },
       );
     }
-    selected = selected.filter((file) => compareMigrationNames(file.name, target.name) <= 0);
+    const last = files.indexOf(target);
+    selected = selected.filter((file) => files.indexOf(file) <= last);
   }
   return step === undefined ? selected : selected.slice(0, step);
 }

@@ -8,7 +8,15 @@ export { splitStatements } from './sqlStatements.ts';
 const UP_MARKER = /^--\s*migrate:up(?=\s|$)(.*)$/m;
 const DOWN_MARKER = /^--\s*migrate:down(?=\s|$)(.*)$/m;
 
-type Refuse = (offset: number, problem: string) => MigrationInvalid;
+/** Builds the refusal of a statement of a migration's file, naming the line where it starts. */
+export type Refuse = (offset: number, problem: string) => MigrationInvalid;
+
+export function refuserFor(name: string, source: string): Refuse {
+  return (offset, problem) => {
+    const line = lineAt(source, offset);
+    return new MigrationInvalid(`${name}:${line}: ${problem}`, { migration: name, line, problem });
+  };
+}
 
 /**
  * Parses a dbmate-style SQL migration, as dbmate reads it: the up section runs from the first
@@ -23,10 +31,7 @@ type Refuse = (offset: number, problem: string) => MigrationInvalid;
 export function parseSqlMigration(name: string, text: string): MigrationModule {
   // Editors on Windows save a byte-order mark, which would hide the first marker.
   const source = text.replace(/^\uFEFF/, '');
-  const refuse: Refuse = (offset, problem) => {
-    const line = lineAt(source, offset);
-    return new MigrationInvalid(`${name}:${line}: ${problem}`, { migration: name, line, problem });
-  };
+  const refuse = refuserFor(name, source);
   const up = UP_MARKER.exec(source);
   if (!up) {
     throw refuse(0, 'it has no "-- migrate:up" section. Put "-- migrate:up" above the statements to apply.');
@@ -65,7 +70,12 @@ function noTransactionOption(options: string): boolean {
 }
 
 /** The statements of `source` between `start` and `end`, one at a time, offsets in `source`. */
-function* statementsOf(source: string, start: number, end: number, refuse: Refuse): Generator<SqlStatement> {
+export function* statementsOf(
+  source: string,
+  start: number,
+  end: number,
+  refuse: Refuse,
+): Generator<SqlStatement> {
   try {
     for (const statement of scanStatements(source.slice(start, end))) {
       yield { ...statement, offset: statement.offset + start };
@@ -91,6 +101,11 @@ function sectionRunner(
     if (transactional) refuseEscapes(statement, refuse);
     statements.push(statement);
   }
+  return runnerOf(statements);
+}
+
+/** Runs the statements one by one, as written. */
+export function runnerOf(statements: readonly SqlStatement[]): MigrationFunction {
   return async (sql) => {
     // Each statement goes alone: outside a transaction PostgreSQL would run a multi-statement query in
     // an implicit transaction, where CREATE INDEX CONCURRENTLY is refused; inside one, errors point at
@@ -100,14 +115,18 @@ function sectionRunner(
 }
 
 /** What would take a statement of a transactional section out of the engine's transaction or its limits. */
-function refuseEscapes(statement: SqlStatement, refuse: Refuse): void {
+export function refuseEscapes(
+  statement: SqlStatement,
+  refuse: Refuse,
+  optOut = 'To manage transactions yourself, mark the section "transaction:false".',
+): void {
   const command = transactionControlOf(statement);
   if (command) {
     throw refuse(
       statement.offset,
       `${command} inside a section that runs in the engine's transaction would end that transaction early ` +
         '(its timeouts and its all-or-nothing with the history row). Remove it: the engine already wraps ' +
-        'the section in one transaction. To manage transactions yourself, mark the section "transaction:false".',
+        `the section in one transaction. ${optOut}`,
     );
   }
   const timeout = engineTimeoutChangedBy(statement);

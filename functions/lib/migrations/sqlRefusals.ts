@@ -76,3 +76,25 @@ export function engineTimeoutChangedBy(statement: SqlStatement): string | undefi
   }
   return undefined;
 }
+
+/** Commands PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block"). */
+const OUTSIDE_TRANSACTION_ONLY: [RegExp, string][] = [
+  [/^create\s+(?:unique\s+)?index\s+concurrently\b/, 'CREATE INDEX CONCURRENTLY'],
+  [/^drop\s+index\s+concurrently\b/, 'DROP INDEX CONCURRENTLY'],
+  [/^reindex\b[^;]*\bconcurrently\b/, 'REINDEX CONCURRENTLY'],
+  [/^reindex\s+(?:\([^)]*\)\s*)?(?:system|database)\b/, 'REINDEX DATABASE'],
+  [/^alter\s+table\b[^;]*\bdetach\s+partition\b[^;]*\bconcurrently\b/, 'DETACH PARTITION CONCURRENTLY'],
+  [/^vacuum\b/, 'VACUUM'],
+  [/^(?:create|drop)\s+(?:database|tablespace)\b/, 'CREATE/DROP DATABASE or TABLESPACE'],
+  [/^alter\s+database\b[^;]*\bset\s+tablespace\b/, 'ALTER DATABASE … SET TABLESPACE'],
+  [/^alter\s+system\b/, 'ALTER SYSTEM'],
+  [/^(?:create|drop)\s+subscription\b/, 'CREATE/DROP SUBSCRIPTION'],
+  [/^cluster(?:\s+verbose)?\s*$/, 'CLUSTER of every table'],
+  [/^discard\s+all\b/, 'DISCARD ALL'],
+];
+
+/** The command, if the statement is one PostgreSQL only runs outside a transaction block. */
+export function outsideTransactionOnly(statement: SqlStatement): string | undefined {
+  const code = statement.code.trim().toLowerCase().replace(/\s+/g, ' ');
+  return OUTSIDE_TRANSACTION_ONLY.find(([pattern]) => pattern.test(code))?.[1];
+}
