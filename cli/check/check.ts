@@ -32,6 +32,8 @@ export interface CheckedMigration {
   name: string;
   statements: ObservedStatement[];
   findings: CheckFinding[];
+  /** Set when the round trip did not run: the migration has no down, so it stays applied and the next goes on. */
+  roundTripSkipped?: 'forward-only';
 }
 
 export interface CheckReport {
@@ -57,7 +59,8 @@ export interface CheckOptions {
 /**
  * For each pending migration (or each after `since`), on a scratch database holding the migrations
  * before it (and the seed): runs it capturing every statement, measures the locks it holds and the
- * tables it rewrites, lints what it ran with squawk, and round-trips it (down, then up).
+ * tables it rewrites, lints what it ran with squawk, and round-trips it (down, then up) unless it
+ * has no down (forward-only: `roundTripSkipped`).
  */
 export async function checkMigrations(options: CheckOptions): Promise<CheckReport> {
   const settings = options.settings ?? DEFAULT_SETTINGS;
@@ -107,6 +110,7 @@ export async function checkMigrations(options: CheckOptions): Promise<CheckRepor
             break;
           }
           const trip = await roundTrip(common, file.name, before, await snapshot());
+          if (trip.roundTripSkipped) checked.roundTripSkipped = trip.roundTripSkipped;
           for (const difference of trip.differences) {
             const severity = severityOf('round-trip', severities);
             if (severity !== 'off') {

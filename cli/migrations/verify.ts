@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { type ConnectionOptions, connect, describeTarget } from '../../functions/lib/db/connection.ts';
-import { InvalidInput, VerifyFailed } from '../../functions/lib/errors.ts';
+import { InvalidInput, MigrationsIrreversible, VerifyFailed } from '../../functions/lib/errors.ts';
 import { type MigrateOptions, migrateDown, migrateUp } from '../../functions/lib/migrations/engine.ts';
 import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
 import { DEFAULT_SETTINGS, type EngineSettings } from '../../functions/lib/migrations/settings.ts';
@@ -22,6 +22,8 @@ export interface VerifiedMigration {
   /** What `down` failed to restore, or what a second `up` built differently. */
   differences: string[];
   notes: string[];
+  /** Set when the round trip did not run: the migration has no down, so it stays applied and the next goes on. */
+  roundTripSkipped?: 'forward-only';
 }
 
 export interface VerifyResult {
@@ -33,7 +35,8 @@ export interface VerifyResult {
 /**
  * On a scratch database, for each migration in order: snapshot the schema, `up`, `down`, and compare
  * with the snapshot before (a `down` that forgets an index shows here); then `up` again and compare
- * with the first `up`. Column order alone is a note. The scratch database is dropped afterwards.
+ * with the first `up`. Column order alone is a note, and so is a migration without a down (forward-only),
+ * whose round trip is skipped. The scratch database is dropped afterwards.
  */
 export async function verifyMigrations(options: VerifyOptions): Promise<VerifyResult> {
   const settings = options.settings ?? DEFAULT_SETTINGS;
@@ -69,7 +72,8 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
 
 /**
  * The second half of a round trip, once a migration's `up` ran: `down` must restore `before`, and
- * `up` again must build `afterUp` again. `stopped` when the second `up` failed.
+ * `up` again must build `afterUp` again. `stopped` when the second `up` failed. A migration without
+ * a down is skipped (`roundTripSkipped`), left applied, not a difference.
  */
 export async function roundTrip(
   common: MigrateOptions & { database: Sql },
@@ -79,7 +83,18 @@ export async function roundTrip(
 ): Promise<VerifiedMigration & { stopped: boolean }> {
   const settings = common.settings ?? DEFAULT_SETTINGS;
   const snapshot = () => snapshotSchema(common.database, { ignoreTable: settings.historyTable });
-  await migrateDown({ ...common, step: 1 });
+  try {
+    await migrateDown({ ...common, step: 1 });
+  } catch (error) {
+    if (!(error instanceof MigrationsIrreversible)) throw error;
+    return {
+      name,
+      differences: [],
+      notes: ['no down (forward-only): round trip skipped; it stays applied under the next ones'],
+      roundTripSkipped: 'forward-only',
+      stopped: false,
+    };
+  }
   const restored = compareSnapshots(before, await snapshot());
   const result = {
     name,

@@ -22,6 +22,7 @@ export const ErrorName = {
   MigrationOutOfOrder: 'MigrationOutOfOrder',
   DeploymentFailed: 'DeploymentFailed',
   RollbackFailed: 'RollbackFailed',
+  MigrationsIrreversible: 'MigrationsIrreversible',
   VerifyFailed: 'VerifyFailed',
   ReleaseQueued: 'ReleaseQueued',
   ReleaseSuperseded: 'ReleaseSuperseded',
@@ -212,6 +213,20 @@ export class RollbackFailed extends PipelineError<
   { migration: string; reverted: string[]; remaining: string[] } & PostgresErrorFields
 > {
   override readonly name = ErrorName.RollbackFailed;
+}
+
+/**
+ * Migrations without a down (forward-only) stand in the way of a revert. `migrate down` refuses the
+ * whole selection (`reverted` empty); a release's rollback reverts its migrations newer than the
+ * newest forward-only one and keeps that one and the older ones applied (`keptApplied`).
+ */
+export class MigrationsIrreversible extends PipelineError<{
+  reverted: string[];
+  /** The selected migrations that have no down. */
+  irreversible: string[];
+  keptApplied: string[];
+}> {
+  override readonly name = ErrorName.MigrationsIrreversible;
 }
 
 export class VerifyFailed extends PipelineError<{ migration: string; differences: string[] }> {

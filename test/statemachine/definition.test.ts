@@ -4,6 +4,7 @@ import { loadDefinition } from '../../cli/local/stateMachine.ts';
 import {
   LAMBDA_SERVICE_ERRORS,
   type PipelineFunction,
+  ROLLBACK_LEFT_CONSISTENT,
   RUNTIME_ERRORS,
   TASK_CONTRACT,
 } from '../../functions/lib/contract/states.ts';
@@ -22,6 +23,10 @@ interface Retrier {
 }
 interface State {
   Type: string;
+  Next?: string;
+  Default?: string;
+  Error?: string;
+  CausePath?: string;
   Resource?: string;
   Parameters?: Record<string, unknown>;
   Choices?: unknown[];
@@ -164,6 +169,28 @@ describe('statemachine/pipeline.asl.json', () => {
     for (const name of ['RestoreService', 'PollRestore']) {
       expect(states[name]?.Catch?.[0]?.Next, name).toBe('NotifyRollbackFailed');
     }
+  });
+
+  it('ends a rollback that left a consistent schema as a failed release: notified, its turn passed on', () => {
+    const catchers = states.RollbackMigrations?.Catch ?? [];
+    const target = (name: string) => catchers.find((c) => c.ErrorEquals.includes(name))?.Next;
+    for (const name of TASK_CONTRACT.RollbackMigrations.caught) {
+      expect(target(name), name).toBe(
+        ROLLBACK_LEFT_CONSISTENT.includes(name as ErrorName) ? 'NotifyFailure' : 'NotifyRollbackFailed',
+      );
+    }
+    expect(states.NotifyFailure?.Next).toBe('TookTurn');
+    expect(states.EndReleaseFailed?.Parameters).toMatchObject({ outcome: 'failed' });
+    expect(states.EndReleaseFailed?.Next).toBe('ForwardOnlyKept');
+    expect(states.ForwardOnlyKept).toMatchObject({
+      Choices: [{ Next: 'MigrationsIrreversible' }],
+      Default: 'ReleaseFailed',
+    });
+    expect(states.MigrationsIrreversible).toMatchObject({
+      Type: 'Fail',
+      Error: ErrorName.MigrationsIrreversible,
+      CausePath: '$.rollbackError.Cause',
+    });
   });
 
   it('bounds the Migrate loop with a pause and a count', () => {

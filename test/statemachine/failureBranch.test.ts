@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { queueTableFor } from '../../functions/lib/queue/releaseQueue.ts';
 import { OLD_IMAGE, REPOSITORY, SERVICE_ARN } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type FakeAppRunner, startFakeAppRunner } from '../support/fakeAppRunner.ts';
@@ -78,6 +79,99 @@ describe('the failure branch, on the real state machine and a loopback App Runne
       rollback: { reverted: ['002-b.mjs', '001-a.mjs'] },
     });
   }, 60_000);
+
+  describe('with migrations without a down (forward-only)', () => {
+    const present = async (...names: string[]) =>
+      Object.fromEntries(
+        await Promise.all(
+          names.map(async (name) => [
+            name,
+            (await db.sql`select to_regclass(${name}) is not null as present`)[0]?.present,
+          ]),
+        ),
+      );
+    const queue = () =>
+      db.sql.unsafe(
+        `select execution_name, state from ${queueTableFor('migration_pipeline_history')} order by started_at`,
+      );
+    const failingDeploy = async (migrations: Record<string, string>) =>
+      load({ MIGRATIONS_DIR: await migrationsDir(migrations) }, { failingImages: [NEW_IMAGE] });
+    const rollbackEnd = [
+      'RollbackMigrations',
+      'NotifyFailure',
+      'TookTurn',
+      'EndReleaseFailed',
+      'ForwardOnlyKept',
+      'MigrationsIrreversible',
+    ];
+
+    it('reverts the newer ones, keeps the forward-only one and those before it, notifies, and passes the turn on', async () => {
+      const pipeline = await failingDeploy({
+        '001-a.mjs': sqlModule('create table a (id int)', 'drop table a'),
+        '002-f.mjs': sqlModule('create table f (id int)'),
+        '003-c.mjs': sqlModule('create table c (id int)', 'drop table c'),
+      });
+
+      const failed = await runExecution(pipeline.handlers, input, { executionName: 'release-a' });
+
+      expect(failed.error?.name).toBe('MigrationsIrreversible');
+      expect(failed.error?.message).toContain(
+        'Reverted 003-c.mjs; kept applied 002-f.mjs, 001-a.mjs: 002-f.mjs has no down (forward-only)',
+      );
+      expect(failed.error?.message).toContain('ship a fix forward');
+      expect(failed.entered.slice(-rollbackEnd.length)).toEqual(rollbackEnd);
+      expect(await present('a', 'f', 'c')).toEqual({ a: true, f: true, c: false });
+      const history = await db.sql`select name, applied_by from migration_pipeline_history order by id`;
+      expect(history.map((row) => [row.name, row.applied_by])).toEqual([
+        ['001-a.mjs', failed.executionArn],
+        ['002-f.mjs', failed.executionArn],
+      ]);
+      expect(pipeline.notifications.map((n) => n.Subject)).toEqual(['migration-pipeline: release failed']);
+      expect(JSON.parse(pipeline.notifications[0]?.Message ?? '{}')).toMatchObject({
+        error: { Error: 'DeploymentFailed' },
+        rollbackError: {
+          Error: 'MigrationsIrreversible',
+          Cause: expect.stringContaining('kept applied 002-f.mjs, 001-a.mjs'),
+        },
+      });
+      expect(await queue()).toEqual([{ execution_name: 'release-a', state: 'failed' }]);
+
+      // The next release takes the turn at once and applies what the rollback reverted.
+      const next = await runExecution(
+        pipeline.handlers,
+        { ...input, image: { uri: `${REPOSITORY}:v43` } },
+        { executionName: 'release-b' },
+      );
+
+      expect(next.error).toBeUndefined();
+      expect(next.retried).not.toContain('CheckConnectivity');
+      expect(await present('a', 'f', 'c')).toEqual({ a: true, f: true, c: true });
+      expect(appRunner?.image()).toBe(`${REPOSITORY}:v43`);
+      expect(await queue()).toEqual([
+        { execution_name: 'release-a', state: 'failed' },
+        { execution_name: 'release-b', state: 'released' },
+      ]);
+    }, 60_000);
+
+    it('reverts nothing when every migration of the release is forward-only, and fails the same way', async () => {
+      const pipeline = await failingDeploy({
+        '001-f.mjs': sqlModule('create table f (id int)'),
+        '002-g.mjs': sqlModule('create table g (id int)'),
+      });
+
+      const { error, entered } = await runExecution(pipeline.handlers, input, { executionName: 'release-a' });
+
+      expect(error?.name).toBe('MigrationsIrreversible');
+      expect(error?.message).toContain(
+        'Reverted nothing; kept applied 002-g.mjs, 001-f.mjs: 002-g.mjs, 001-f.mjs have no down (forward-only)',
+      );
+      expect(entered.slice(-rollbackEnd.length)).toEqual(rollbackEnd);
+      expect(entered).not.toContain('NotifyRollbackFailed');
+      expect(await present('f', 'g')).toEqual({ f: true, g: true });
+      expect(pipeline.notifications.map((n) => n.Subject)).toEqual(['migration-pipeline: release failed']);
+      expect(await queue()).toEqual([{ execution_name: 'release-a', state: 'failed' }]);
+    }, 60_000);
+  });
 
   it('refuses a misconfigured deploy target before any migration runs', async () => {
     const missing = SERVICE_ARN.replace(/[0-9a-f]{32}$/, '0'.repeat(32));

@@ -196,11 +196,12 @@ describe('the pipeline state machine, run locally on the real handlers', () => {
 
     expect(error?.name).toBe('MigrationFailed');
     expect(error?.message).toContain('003-c.mjs');
-    expect(entered.slice(-5)).toEqual([
+    expect(entered.slice(-6)).toEqual([
       'RollbackMigrations',
       'NotifyFailure',
       'TookTurn',
       'EndReleaseFailed',
+      'ForwardOnlyKept',
       'ReleaseFailed',
     ]);
     const after = await snapshotSchema(db.sql, { ignoreTable: 'migration_pipeline_history' });

@@ -21,6 +21,8 @@ Reverts applied migrations, newest first, each in its own transaction:
                  (localhost, a loopback address or a socket) it asks first at a terminal,
                  and needs --yes elsewhere
   --run RUN_ID   exactly what that run or execution applied (a run that applied nothing fails)
+A selection holding a migration without a down (forward-only) is refused whole, nothing reverted
+(MigrationsIrreversible, naming it); --to that migration reverts the ones after it.
 Takes the same lock and timeout flags as "migrate up".
 `;
 

@@ -66,6 +66,17 @@ const DATABASE_WAITS: readonly ErrorName[] = [Names.DatabaseUnreachable, Names.S
 const BUNDLE_AND_DATABASE_WAITS: readonly ErrorName[] = [...DATABASE_WAITS, Names.BundleStoreUnreachable];
 const UNEXPECTED = [Names.InternalError, ...RUNTIME_ERRORS] as const;
 
+/**
+ * What RollbackMigrations may fail with and still leave a consistent schema: a later release runs on
+ * it, or its forward-only migrations (and those before them) stay applied under the previous app.
+ * Caught as a failed release (notified, its turn passed on); every other name it catches is a failed
+ * rollback (ROLLBACK FAILED, the turn held until a person frees it).
+ */
+export const ROLLBACK_LEFT_CONSISTENT: readonly ErrorName[] = [
+  Names.RollbackRefused,
+  Names.MigrationsIrreversible,
+];
+
 const endRelease = (outcome: ReleaseOutcome): TaskContract => ({
   function: 'migrate',
   sends: { action: 'end', outcome },
@@ -139,7 +150,7 @@ export const TASK_CONTRACT = {
     event: migrateEventSchema,
     retried: [Names.MigrationLockBusy, Names.LockTimeout, ...BUNDLE_AND_DATABASE_WAITS],
     caught: [
-      Names.RollbackRefused,
+      ...ROLLBACK_LEFT_CONSISTENT,
       Names.RollbackFailed,
       Names.MigrationFailed,
       Names.MigrationTimedOut,

@@ -4,7 +4,7 @@ import type { Sql } from 'postgres';
 import { connect } from '../db/connection.ts';
 import { applyTlsPolicy } from '../db/connectionUrl.ts';
 import { tlsPolicyFromEnv } from '../db/tls.ts';
-import { InvalidInput, RollbackFailed } from '../errors.ts';
+import { InvalidInput, MigrationsIrreversible, RollbackFailed } from '../errors.ts';
 import type { Clock, Log } from '../runtime.ts';
 import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './advisoryLock.ts';
 import { type ApplyContext, applyMigration, type Direction } from './apply.ts';
@@ -186,14 +186,24 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
   };
 }
 
-/** Reverting stops before the first migration when any selected one has no down. */
+/**
+ * Reverting refuses, before the first migration, a selection (newest first) holding any migration
+ * without a down: what was asked for cannot be done, so nothing is (a release's rollback then
+ * reverts the ones above the newest forward-only migration: `stopAtForwardOnly` in migrateDown).
+ */
 function refuseIrreversible(files: readonly MigrationFile[], modules: Map<string, MigrationModule>): void {
-  const irreversible = files.find((file) => !modules.get(file.name)?.down);
-  if (!irreversible) return;
-  throw new RollbackFailed(
-    `Migration ${irreversible.name} has no down, so nothing was reverted (it and the ones after it would stay applied). ` +
-      'Write its down and revert again, or revert by hand (see docs/operations.md).',
-    { migration: irreversible.name, reverted: [], remaining: files.map((file) => file.name) },
+  const irreversible = files.filter((file) => !modules.get(file.name)?.down).map((file) => file.name);
+  const newest = irreversible[0];
+  if (newest === undefined) return;
+  const revertAfter =
+    files[0]?.name === newest ? '' : `"migrate down --to ${newest}" reverts the migrations after it. `;
+  const [has, them, rows] =
+    irreversible.length > 1 ? ['have', 'them', 'their history rows'] : ['has', 'it', 'its history row'];
+  throw new MigrationsIrreversible(
+    `${irreversible.join(', ')} ${has} no down (forward-only), so nothing was reverted. ${revertAfter}` +
+      `To undo ${them}, ship a new migration that does (a fix forward), or undo ${them} by hand and delete ` +
+      `${rows} (docs/operations.md, "After MigrationsIrreversible").`,
+    { reverted: [], irreversible, keptApplied: files.map((file) => file.name) },
   );
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { connect } from '../db/connection.ts';
-import { InvalidInput, PipelineError, RollbackFailed } from '../errors.ts';
+import { InvalidInput, MigrationsIrreversible, PipelineError, RollbackFailed } from '../errors.ts';
 import { type Clock, type Log, silentLog, systemClock } from '../runtime.ts';
 import { findLockHolder, type LockHolder, migrationLockKey } from './advisoryLock.ts';
 import { invalidIndexes } from './apply.ts';
@@ -112,16 +112,43 @@ export async function migrateUp(
 
 /**
  * Reverts applied migrations newest first: the newest one by default, everything after `to`,
- * `step` of them, or exactly those a run applied (`runId`).
+ * `step` of them, or exactly those a run applied (`runId`). A selection holding a migration without
+ * a down is refused whole (`MigrationsIrreversible`, nothing reverted), unless `stopAtForwardOnly`.
  */
-export async function migrateDown(options: MigrateOptions & DownSelection): Promise<DownResult> {
+export async function migrateDown(
+  options: MigrateOptions &
+    DownSelection & {
+      /**
+       * A release's rollback: revert the selected migrations newer than the newest one without a
+       * down, keep that one and the older ones applied, then fail `MigrationsIrreversible` naming both.
+       */
+      stopAtForwardOnly?: boolean;
+    },
+): Promise<DownResult> {
   return withRun(options, async (driver, session, runId) => {
     const fromVersion = session.history.at(-1)?.name ?? null;
     const selected = selectForDown(session.history, options);
     const files = selected.map(
       (row) => session.files.find((file) => file.name === row.name) as MigrationFile,
     );
-    await driver.loop(session, toLeyFiles(files), 'down');
+    try {
+      await driver.loop(session, toLeyFiles(files), 'down');
+    } catch (refusal) {
+      if (!options.stopAtForwardOnly || !(refusal instanceof MigrationsIrreversible)) throw refusal;
+      const { irreversible } = refusal.context;
+      // Newest first: the ones above the newest forward-only migration stand on nothing it holds up.
+      // The refusal changed nothing; their files load again for this loop.
+      const above = files.slice(
+        0,
+        files.findIndex((file) => irreversible.includes(file.name)),
+      );
+      await driver.loop(session, toLeyFiles(above), 'down');
+      throw forwardOnlyKept(
+        above.map((file) => file.name),
+        files.slice(above.length).map((file) => file.name),
+        irreversible,
+      );
+    }
     const after = await readHistory(session.sql, settingsOf(options).historyTable);
     const stillApplied = new Set(after.map((row) => row.name));
     return {
@@ -131,6 +158,24 @@ export async function migrateDown(options: MigrateOptions & DownSelection): Prom
       toVersion: after.at(-1)?.name ?? null,
     };
   });
+}
+
+/** What a rollback that stopped at a forward-only migration did, and what that leaves the operator. */
+function forwardOnlyKept(
+  reverted: string[],
+  keptApplied: string[],
+  irreversible: string[],
+): MigrationsIrreversible {
+  // No double quotes: the local run's notification (aws-local-stepfunctions' States.JsonToString) would not escape them.
+  const [them, have] = irreversible.length > 1 ? ['them', 'have'] : ['it', 'has'];
+  return new MigrationsIrreversible(
+    `Reverted ${reverted.length > 0 ? reverted.join(', ') : 'nothing'}; kept applied ${keptApplied.join(', ')}: ` +
+      `${irreversible.join(', ')} ${have} no down (forward-only), and the migrations before ${them} stay under ${them}. ` +
+      'The previous app runs on this newer schema, as expand/contract migrations allow: check that it works, ' +
+      'then ship a fix forward in a new release. Going back further means undoing those changes by hand ' +
+      '(docs/operations.md, After MigrationsIrreversible); a migration with a down is reverted by a rollback.',
+    { reverted, irreversible, keptApplied },
+  );
 }
 
 /**

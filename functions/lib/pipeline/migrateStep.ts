@@ -34,7 +34,9 @@ export interface MigrateDependencies {
 /**
  * `up` applies what is pending within the time left, while the release holds its turn; `rollback`
  * reverts exactly what this execution (the run id) applied, newest first, unless a later release took
- * its turn since; `end` records how the release ended, passing the turn on. All are safe to repeat.
+ * its turn since, stopping at a migration without a down (`MigrationsIrreversible`: the newer schema
+ * stays, which is a failed release, not a half-reverted one); `end` records how the release ended,
+ * passing the turn on. All are safe to repeat.
  */
 export async function runMigrateStep(
   event: MigrateEvent,
@@ -82,7 +84,7 @@ export async function runMigrateStep(
     }
     await assertRollbackSafe(sql, queueTable, event.runId);
     const { reverted, fromVersion, toVersion } = await bounded(() =>
-      migrateDown({ ...common, revertRun: event.runId }),
+      migrateDown({ ...common, revertRun: event.runId, stopAtForwardOnly: true }),
     );
     deps.metrics.count('RollbacksRun');
     return { reverted, fromVersion, toVersion };

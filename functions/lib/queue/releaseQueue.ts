@@ -19,7 +19,10 @@ export type TurnState =
   /** Holds the turn: may migrate, deploy and roll back. */
   | 'active'
   | 'released'
-  /** Ended failed: rolled back and notified, or stopped before it changed anything. */
+  /**
+   * Ended failed: rolled back and notified (its migrations without a down, and those before them, may
+   * stay applied: a consistent schema the previous app runs on), or stopped before it changed anything.
+   */
   | 'failed'
   /** Its rollback failed: the turn stays held, whatever the time, until a person frees it. */
   | 'rollback_failed'

@@ -25,6 +25,7 @@ describe('the error-name contract', () => {
       'MigrationMissing',
       'MigrationOutOfOrder',
       'MigrationTimedOut',
+      'MigrationsIrreversible',
       'MigrationsNotFound',
       'RegistryUnreachable',
       'ReleaseQueued',

@@ -102,7 +102,7 @@ describe('migrate down', () => {
     expect(await tables(db)).toEqual(['a', 'b', 'c']);
   });
 
-  it('fails RollbackFailed naming a migration without down, before reverting anything', async () => {
+  it('fails MigrationsIrreversible naming a migration without down, before reverting anything', async () => {
     await addMigrations(dir, {
       '004-no-down.mjs': sqlModule('create table d (id int)'),
       '005-e.mjs': table('e'),
@@ -113,12 +113,13 @@ describe('migrate down', () => {
       (e) => e,
     );
 
-    expect(failure.name).toBe(ErrorName.RollbackFailed);
-    expect(failure.message).toContain('004-no-down.mjs');
-    expect(failure.context).toMatchObject({
-      migration: '004-no-down.mjs',
+    expect(failure.name).toBe(ErrorName.MigrationsIrreversible);
+    expect(failure.message).toContain('004-no-down.mjs has no down (forward-only), so nothing was reverted');
+    expect(failure.message).toContain('"migrate down --to 004-no-down.mjs" reverts the migrations after it');
+    expect(failure.context).toEqual({
       reverted: [],
-      remaining: ['005-e.mjs', '004-no-down.mjs', '003-c.mjs', '002-b.mjs', '001-a.mjs'],
+      irreversible: ['004-no-down.mjs'],
+      keptApplied: ['005-e.mjs', '004-no-down.mjs', '003-c.mjs', '002-b.mjs', '001-a.mjs'],
     });
     expect(await tables(db)).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
