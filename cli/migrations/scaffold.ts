@@ -2,6 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
+import { detectMigrationFormat, FORMAT_DESCRIPTIONS } from '../../functions/lib/migrations/formats/detect.ts';
+import { type Scaffolded, scaffoldForeignMigration } from './foreignScaffold.ts';
 
 export type ScaffoldFormat = 'ts' | 'mjs' | 'sql';
 
@@ -17,7 +19,7 @@ export interface ScaffoldOptions {
  * Writes a new migration with `up` and `down`, numbered after the newest file: the next number,
  * padded like the existing ones, or a UTC timestamp when the folder uses timestamps.
  */
-export async function scaffoldMigration(options: ScaffoldOptions): Promise<{ name: string; path: string }> {
+export async function scaffoldMigration(options: ScaffoldOptions): Promise<Scaffolded> {
   const slug = options.description
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
@@ -29,6 +31,16 @@ export async function scaffoldMigration(options: ScaffoldOptions): Promise<{ nam
   }
   const dir = resolve(options.migrationsDir);
   await mkdir(dir, { recursive: true });
+  const folderFormat = await detectMigrationFormat(dir);
+  if (folderFormat !== 'ley') {
+    if (options.format !== undefined) {
+      throw new InvalidInput(
+        `--format ${options.format} is for ley and dbmate folders; ${dir} is ${FORMAT_DESCRIPTIONS[folderFormat]}, and its migrations are written as that tool writes them. Drop --format.`,
+        { field: 'format' },
+      );
+    }
+    return scaffoldForeignMigration(folderFormat, dir, options.description.trim(), options.now ?? new Date());
+  }
   const prefixes = (await listMigrationFiles(dir))
     .map((file) => /^(\d+)/.exec(file.name)?.[1])
     .filter((prefix): prefix is string => prefix !== undefined);
@@ -41,7 +53,7 @@ export async function scaffoldMigration(options: ScaffoldOptions): Promise<{ nam
   const name = `${prefix}-${slug}.${format}`;
   const path = join(dir, name);
   await writeFile(path, TEMPLATES[format](options.description.trim()), { flag: 'wx' });
-  return { name, path };
+  return { name, path, paths: [path] };
 }
 
 const moduleTemplate = (description: string, typed: boolean) => {

@@ -7,7 +7,9 @@ import { printJson } from '../../output.ts';
 export const usage = `Usage: migration-pipeline migrate new <description...> [--format ts|mjs|sql] [--dir migrations] [--json]
 
 Creates the next migration, e.g. "migrate new add vendors table" -> 013-add-vendors-table.ts,
-with an up and a down to fill in.
+with an up and a down to fill in (--format: ts by default). In another tool's folder it writes what
+that tool would: Flyway's V and U scripts, golang-migrate's .up.sql and .down.sql, a Prisma
+migration folder, or a Drizzle file with its journal entry.
 `;
 
 const FORMATS: readonly ScaffoldFormat[] = ['ts', 'mjs', 'sql'];
@@ -17,7 +19,7 @@ export async function newCommand(argv: string[], io: CliIo): Promise<number> {
     argv,
     {
       dir: { type: 'string', default: 'migrations' },
-      format: { type: 'string', default: 'ts' },
+      format: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -29,15 +31,15 @@ export async function newCommand(argv: string[], io: CliIo): Promise<number> {
   }
   if (positionals.length === 0)
     throw new UsageError('Describe the migration, e.g. "migrate new add vendors table".');
-  if (!FORMATS.includes(values.format as ScaffoldFormat)) {
+  if (values.format !== undefined && !FORMATS.includes(values.format as ScaffoldFormat)) {
     throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${values.format}".`);
   }
   const created = await scaffoldMigration({
     migrationsDir: resolve(io.cwd, values.dir),
     description: positionals.join(' '),
-    format: values.format as ScaffoldFormat,
+    format: values.format as ScaffoldFormat | undefined,
   });
   if (values.json) printJson(io, created);
-  else io.stdout(`Created ${relative(io.cwd, created.path)}\n`);
+  else for (const path of created.paths) io.stdout(`Created ${relative(io.cwd, path)}\n`);
   return ExitCode.ok;
 }
