@@ -70,6 +70,7 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
         if (finding.statement) io.stdout(`      in: ${finding.statement}\n`);
         if (finding.help) io.stdout(`      safer: ${finding.help}\n`);
       }
+      if (migration.roundTripSkipped) io.stdout('    note: no down (forward-only): round trip skipped\n');
     }
     io.stdout(
       `\n${report.migrations.length} migration(s) checked: ${report.errors} error(s), ${report.warnings} warning(s).\n`,

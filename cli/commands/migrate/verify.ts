@@ -36,6 +36,12 @@ export async function verifyCommand(argv: string[], io: CliIo): Promise<number> 
     for (const note of migration.notes) io.stdout(`          note: ${note}\n`);
   }
   assertVerified(result);
-  io.stdout(`All ${result.migrations.length} migrations round-trip (up, down, up).\n`);
+  const skipped = result.migrations.filter((migration) => migration.roundTripSkipped).length;
+  const tripped = result.migrations.length - skipped;
+  io.stdout(
+    skipped === 0
+      ? `All ${tripped} migrations round-trip (up, down, up).\n`
+      : `${tripped} migration(s) round-trip (up, down, up); ${skipped} forward-only, applied without a round trip.\n`,
+  );
   return ExitCode.ok;
 }

@@ -71,6 +71,9 @@ describe('migrations without a down (forward-only), from the command line', () =
     expect(human.stdout).toContain(
       '002-f.mjs\n          note: no down (forward-only): round trip skipped; it stays applied under the next ones\n',
     );
+    expect(human.stdout).toContain(
+      '2 migration(s) round-trip (up, down, up); 1 forward-only, applied without a round trip.',
+    );
     expect(json.code).toBe(0);
     const result = JSON.parse(json.stdout);
     expect(result.ok).toBe(true);
@@ -81,7 +84,10 @@ describe('migrations without a down (forward-only), from the command line', () =
     ]);
   });
 
-  it('check skips the round trip of one, saying why in --json, checks the next, and passes', async () => {
+  it('check skips the round trip of one, saying why, checks the next, and passes', async () => {
+    const human = await cli('check');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/002-f\.mjs.*\n {4}note: no down \(forward-only\): round trip skipped\n/);
     const { code, stdout } = await cli('check', '--json');
 
     expect(code).toBe(0);
