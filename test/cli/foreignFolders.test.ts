@@ -99,7 +99,8 @@ describe("the CLI on other tools' folders", () => {
 
       const status = await cli(dir, 'migrate', 'status', '--json');
       expect(status.code, status.stderr).toBe(0);
-      expect(JSON.parse(status.stdout).pending).toEqual([]);
+      expect(JSON.parse(status.stdout)).toMatchObject({ format, pending: [] });
+      expect((await cli(dir, 'migrate', 'status')).stdout).toMatch(/^Layout: \S+/);
 
       const down = await cli(dir, 'migrate', 'down');
       if (reversible) {

@@ -1,3 +1,4 @@
+import { FORMAT_DESCRIPTIONS } from '../../../functions/lib/migrations/formats/detect.ts';
 import { migrateStatus } from '../../../functions/lib/migrations/index.ts';
 import { COMMON_OPTIONS, dirGiven, IMAGE_OPTIONS, parse, settingsFrom } from '../../args.ts';
 import { withCliDatabase } from '../../database.ts';
@@ -34,6 +35,7 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
 
   if (values.json) {
     printJson(io, {
+      format: status.format,
       applied: status.applied.map((row) => ({
         name: row.name,
         checksum: row.checksum,
@@ -48,7 +50,8 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
       invalidIndexes: status.invalidIndexes,
     });
   } else {
-    let text = `Applied: ${status.applied.length}\n`;
+    let text = status.format === 'ley' ? '' : `Layout: ${FORMAT_DESCRIPTIONS[status.format]}\n`;
+    text += `Applied: ${status.applied.length}\n`;
     if (status.applied.length > 0) {
       text += table(
         ['NAME', 'APPLIED AT', 'DURATION', 'BY'],

@@ -6,7 +6,8 @@ import { type Clock, type Log, silentLog, systemClock } from '../runtime.ts';
 import { findLockHolder, type LockHolder, migrationLockKey } from './advisoryLock.ts';
 import { invalidIndexes } from './apply.ts';
 import { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
-import { listMigrationFiles, type MigrationFile } from './files.ts';
+import type { MigrationFile } from './files.ts';
+import { type MigrationFormat, readMigrationsFolder } from './formats/detect.ts';
 import { type AppliedMigration, readHistory } from './history.ts';
 import { loadPlan } from './loader.ts';
 import {
@@ -62,6 +63,8 @@ export interface RedoResult {
 }
 
 export interface StatusResult {
+  /** The folder's layout: ley/dbmate, or the tool whose folder it is. */
+  format: MigrationFormat;
   applied: AppliedMigration[];
   pending: { name: string }[];
   /** Applied migrations an older image does not carry (with `schemaMayBeAhead`): they stay applied. */
@@ -216,9 +219,9 @@ export async function migrateStatus(
 ): Promise<StatusResult> {
   const settings = settingsOf(options);
   return withConnection(options.database, async (sql) => {
-    const [history, files] = await Promise.all([
+    const [history, { format, files }] = await Promise.all([
       readHistory(sql, settings.historyTable),
-      listMigrationFiles(options.migrationsDir),
+      readMigrationsFolder(options.migrationsDir),
     ]);
     const problems: StatusResult['problems'] = [];
     let schemaAheadBy: string[] = [];
@@ -231,6 +234,7 @@ export async function migrateStatus(
       problems.push({ name: error.name, message: error.message });
     }
     return {
+      format,
       applied: history,
       pending: pendingMigrations(files, history).map(({ name }) => ({ name })),
       schemaAheadBy,
