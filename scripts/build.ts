@@ -1,13 +1,15 @@
 /**
- * Bundles each Lambda handler (`functions/<name>/index.ts`) into `dist/<name>/index.mjs` and the CLI
- * into `dist/cli/migration-pipeline.mjs`: minified ESM for Node 24 with source maps, ready for
- * `sam deploy` (each CodeUri is one of these folders) without `sam build` or Docker.
+ * Bundles each Lambda handler (`functions/<name>/index.ts`) into `dist/<name>/index.mjs`, minified
+ * ESM for Node 24 with source maps, ready for `sam deploy` (each CodeUri is one of these folders)
+ * without `sam build` or Docker; and the CLI into `dist/cli/migration-pipeline.mjs`, the package's
+ * `bin`: self-contained JavaScript for Node 22 and 24 (its shebang, kept from cli/bin.ts, makes
+ * esbuild write it executable), so an app that installs the package runs no TypeScript of ours.
  */
 import { existsSync } from 'node:fs';
 import { cp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { NODE24_BUNDLE } from './bundleOptions.ts';
+import { type BuildOptions, build } from 'esbuild';
+import { CLI_BUNDLE, NODE24_BUNDLE } from './bundleOptions.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
@@ -29,20 +31,23 @@ async function handlerEntries(): Promise<Record<string, string>> {
 }
 
 await rm(dist, { recursive: true, force: true });
-const entryPoints: Record<string, string> = {
-  ...(await handlerEntries()),
-  'cli/migration-pipeline': join(root, 'cli', 'bin.ts'),
-};
-const result = await build({
-  entryPoints,
+const output = {
   outdir: dist,
   outExtension: { '.js': '.mjs' },
-  ...NODE24_BUNDLE,
   minify: true,
   sourcemap: true,
   metafile: true,
   logLevel: 'warning',
-});
+} as const satisfies BuildOptions;
+const entryPoints = await handlerEntries();
+const results = await Promise.all([
+  build({ entryPoints, ...NODE24_BUNDLE, ...output }),
+  build({
+    entryPoints: { 'cli/migration-pipeline': join(root, 'cli', 'bin.ts') },
+    ...CLI_BUNDLE,
+    ...output,
+  }),
+]);
 // The migrations travel in the release's image, not in the functions. The database functions verify
 // TLS with the RDS CA bundle when certs/ holds it (see template.yaml, DatabaseTls).
 const caBundle = join(root, 'certs', 'rds-global-bundle.pem');
@@ -52,7 +57,6 @@ for (const name of ['migrate', 'connectivity-check']) {
   }
 }
 
-for (const [file, output] of Object.entries(result.metafile.outputs)) {
-  if (file.endsWith('.mjs'))
-    console.log(`${file.replace(`${root}`, '')}  ${(output.bytes / 1024).toFixed(1)} KiB`);
+for (const [file, { bytes }] of results.flatMap((result) => Object.entries(result.metafile.outputs))) {
+  if (file.endsWith('.mjs')) console.log(`${file.replace(`${root}`, '')}  ${(bytes / 1024).toFixed(1)} KiB`);
 }

