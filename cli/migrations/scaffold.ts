@@ -1,11 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
 import { detectMigrationFormat, FORMAT_DESCRIPTIONS } from '../../functions/lib/migrations/formats/detect.ts';
 import { type Scaffolded, scaffoldForeignMigration } from './foreignScaffold.ts';
 
-export type ScaffoldFormat = 'ts' | 'mjs' | 'sql';
+export type ScaffoldFormat = 'ts' | 'mts' | 'mjs' | 'sql';
 
 export interface ScaffoldOptions {
   migrationsDir: string;
@@ -49,11 +49,30 @@ export async function scaffoldMigration(options: ScaffoldOptions): Promise<Scaff
     last && last.length >= 12
       ? (options.now ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14)
       : String(Number(last ?? 0) + 1).padStart(last?.length ?? 3, '0');
-  const format = options.format ?? 'ts';
+  const format = options.format ?? (await defaultModuleFormat(dir));
   const name = `${prefix}-${slug}.${format}`;
   const path = join(dir, name);
   await writeFile(path, TEMPLATES[format](options.description.trim()), { flag: 'wx' });
   return { name, path, paths: [path] };
+}
+
+/**
+ * `.ts` where the nearest package.json says `"type": "module"`; elsewhere `.mts`, which Node always
+ * loads as an ES module: in an app whose package.json is CommonJS (what `npm init` writes, and what
+ * an app in another language has), a `.ts` file with `export` fails to load.
+ */
+async function defaultModuleFormat(dir: string): Promise<ScaffoldFormat> {
+  for (let folder = dir; ; folder = dirname(folder)) {
+    const manifest = await readFile(join(folder, 'package.json'), 'utf8').catch(() => undefined);
+    if (manifest !== undefined) {
+      try {
+        return (JSON.parse(manifest) as { type?: unknown }).type === 'module' ? 'ts' : 'mts';
+      } catch {
+        return 'mts';
+      }
+    }
+    if (dirname(folder) === folder) return 'mts';
+  }
 }
 
 const moduleTemplate = (description: string, typed: boolean) => {
@@ -79,6 +98,7 @@ export async function down(${sqlParam})${returns} {
 
 const TEMPLATES: Record<ScaffoldFormat, (description: string) => string> = {
   ts: (description) => moduleTemplate(description, true),
+  mts: (description) => moduleTemplate(description, true),
   mjs: (description) => moduleTemplate(description, false),
   sql: (description) => `-- ${description}
 -- migrate:up

@@ -4,15 +4,16 @@ import { type CliIo, ExitCode, UsageError } from '../../io.ts';
 import { type ScaffoldFormat, scaffoldMigration } from '../../migrations/scaffold.ts';
 import { printJson } from '../../output.ts';
 
-export const usage = `Usage: migration-pipeline migrate new <description...> [--format ts|mjs|sql] [--dir migrations] [--json]
+export const usage = `Usage: migration-pipeline migrate new <description...> [--format ts|mts|mjs|sql] [--dir migrations] [--json]
 
 Creates the next migration, e.g. "migrate new add vendors table" -> 013-add-vendors-table.ts,
-with an up and a down to fill in (--format: ts by default). In another tool's folder it writes what
-that tool would: Flyway's V and U scripts, golang-migrate's .up.sql and .down.sql, a Prisma
-migration folder, or a Drizzle file with its journal entry.
+with an up and a down to fill in. --format defaults to ts where package.json says "type": "module",
+else mts (an ES module whatever the package type). In another tool's folder it writes what that
+tool would: Flyway's V and U scripts, golang-migrate's .up.sql and .down.sql, a Prisma migration
+folder, or a Drizzle file with its journal entry.
 `;
 
-const FORMATS: readonly ScaffoldFormat[] = ['ts', 'mjs', 'sql'];
+const FORMATS: readonly ScaffoldFormat[] = ['ts', 'mts', 'mjs', 'sql'];
 
 export async function newCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(

@@ -4,12 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { scaffoldMigration } from '../../../cli/migrations/scaffold.ts';
 import { verifyMigrations } from '../../../cli/migrations/verify.ts';
 import { ErrorName } from '../../../functions/lib/errors.ts';
-import { adminUrl } from '../../support/database.ts';
+import { runCliProcess } from '../../support/cli.ts';
+import { adminUrl, createTestDatabase } from '../../support/database.ts';
 import { migrationsDir, sqlModule } from '../../support/migrationsDir.ts';
 
 describe('migrate new', () => {
   it('numbers the new file after the newest one, padded like the others', async () => {
-    const dir = await migrationsDir({ '011-x.ts': '', '012-y.sql': '' });
+    const dir = await migrationsDir({ '011-x.ts': '', '012-y.sql': '', 'package.json': '{"type":"module"}' });
 
     const created = await scaffoldMigration({ migrationsDir: dir, description: 'add vendors table' });
 
@@ -45,6 +46,30 @@ describe('migrate new', () => {
     expect(created.name).toBe('20261124101112-next.mjs');
   });
 
+  it('writes .mts where the package is not an ES module package, and the CLI applies it as written', async () => {
+    const app = await migrationsDir({ 'package.json': '{"name":"app","type":"commonjs"}' });
+    const dir = join(app, 'migrations');
+    const created = await runCliProcess(['migrate', 'new', 'add vendors'], { variables: {}, cwd: app });
+    expect(created.stdout).toBe('Created migrations/001-add-vendors.mts\n');
+    const path = join(dir, '001-add-vendors.mts');
+    const source = await readFile(path, 'utf8');
+    await writeFile(
+      path,
+      source
+        .replace('await sql``;', 'await sql`create table vendors (id int)`;')
+        .replace('await sql``;', 'await sql`drop table vendors`;'),
+    );
+    const db = await createTestDatabase();
+    try {
+      const up = await runCliProcess(['migrate', 'up'], { variables: { DATABASE_URL: db.url }, cwd: app });
+      expect(up.code, up.stderr).toBe(0);
+      const [table] = await db.sql`select to_regclass('vendors')::text as name`;
+      expect(table?.name).toBe('vendors');
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('refuses an empty description', async () => {
     const dir = await migrationsDir({});
     const failure = await scaffoldMigration({ migrationsDir: dir, description: ' !! ' }).catch((e) => e);
@@ -67,6 +92,6 @@ describe('migrate new', () => {
     const result = await verifyMigrations({ databaseUrl: adminUrl(), migrationsDir: dir });
 
     expect(result.ok).toBe(true);
-    expect(result.migrations.map((m) => m.name)).toEqual(['001-base.mjs', '002-add-vendors.ts']);
+    expect(result.migrations.map((m) => m.name)).toEqual(['001-base.mjs', '002-add-vendors.mts']);
   });
 });
