@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
-import { describeTarget } from '../../../functions/lib/db/connection.ts';
+import { connect, describeTarget } from '../../../functions/lib/db/connection.ts';
+import { readMigrationsFolder } from '../../../functions/lib/migrations/formats/detect.ts';
+import { readToolHistory } from '../../../functions/lib/migrations/formats/toolHistory.ts';
 import { migrateBaseline, systemClock } from '../../../functions/lib/migrations/index.ts';
 import { COMMON_OPTIONS, parse, positiveInteger, RUN_OPTIONS, settingsFrom } from '../../args.ts';
 import { withCliDatabase } from '../../database.ts';
@@ -14,7 +16,9 @@ export const usage = `Usage: migration-pipeline migrate baseline --to NAME [--dr
 Adopts a database that another tool (or a person) built: records the migrations up to and including
 NAME as applied, with their checksums, without running them; "migrate up" then applies only what
 follows. Refused when the history already has rows. It lists what it would record, then asks at a
-terminal (elsewhere it needs --yes); --dry-run only lists.
+terminal (elsewhere it needs --yes); --dry-run only lists. Without --to, it reads the history table
+of the tool whose folder this is (Flyway, Prisma, golang-migrate, dbmate, Drizzle, ley) and names
+the migration to give.
 `;
 
 export async function baselineCommand(argv: string[], io: CliIo): Promise<number> {
@@ -29,13 +33,14 @@ export async function baselineCommand(argv: string[], io: CliIo): Promise<number
     io.stdout(usage);
     return ExitCode.ok;
   }
-  if (values.to === undefined) {
-    throw new UsageError('Give --to NAME: the newest migration the database already has.');
-  }
   if (values.yes && values['dry-run']) throw new UsageError('Give --dry-run or --yes, not both.');
   const settings = settingsFrom(values, io.env);
   const retries = positiveInteger(values['lock-retries'], 'lock-retries') ?? 0;
   const migrationsDir = resolve(io.cwd, values.dir);
+  if (values.to === undefined) {
+    const suggestion = await withCliDatabase(io, (url) => suggestBaseline(url, migrationsDir));
+    throw new UsageError(`Give --to NAME: the newest migration the database already has. ${suggestion}`);
+  }
   const options = cliRunOptions(io, { runId: values['run-id'], settings, json: values.json });
   const baseline = (url: string, dryRun: boolean) =>
     retryWhileLockBusy(
@@ -66,6 +71,23 @@ export async function baselineCommand(argv: string[], io: CliIo): Promise<number
     );
   }
   return ExitCode.ok;
+}
+
+/** What the other tool's own history says the database has, as the --to to give; or where to look. */
+async function suggestBaseline(url: string, migrationsDir: string): Promise<string> {
+  const { format, files } = await readMigrationsFolder(migrationsDir);
+  const sql = await connect(url);
+  try {
+    const history = await readToolHistory(sql, format, files);
+    if (!history) return 'Run "migrate status" to see the names.';
+    if (history.problem) return `Its ${history.table} cannot be trusted yet: ${history.problem}.`;
+    if (!history.newest) {
+      return `Its ${history.table} names no migration of this folder as applied; run "migrate status" to see the names.`;
+    }
+    return `Its ${history.table} says the newest applied is ${history.newest}: "migrate baseline --to ${history.newest}".`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 /** Recording a history is a statement about a real database: a person says yes, at the terminal or with --yes. */
