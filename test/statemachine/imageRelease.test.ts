@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { compareSnapshots, snapshotSchema } from '../../cli/migrations/schemaSnapshot.ts';
 import { describeService, operation } from '../support/aws.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { PRISMA_FOLDER, PRISMA_NAMES } from '../support/foreignFolders.ts';
 import { type LayerSpec, pushImage } from '../support/imageLayout.ts';
 import { directDatabase, type LoadedPipeline, loadPipeline, runExecution } from '../support/pipeline.ts';
 import {
@@ -124,6 +125,26 @@ describe.skipIf(!available)(title, () => {
     expect(compareSnapshots(before, after).differences).toEqual([]);
     expect(await history()).toEqual(['001-a.mjs', '002-b.mjs']);
     expect(appRunner.commandCalls(UpdateServiceCommand)).toHaveLength(0);
+  });
+
+  it('releases a Prisma image: its migration folders, across layers, travel in the bundle and apply by folder name', async () => {
+    const inImage = (names: string[]) =>
+      Object.fromEntries(names.map((name) => [`app/migrations/${name}`, PRISMA_FOLDER[name] as string]));
+    const [init, orders, index] = Object.keys(PRISMA_FOLDER)
+      .filter((name) => name.endsWith('/migration.sql'))
+      .sort();
+    await push(
+      'prisma',
+      BASE,
+      { files: inImage(['migration_lock.toml', init as string, orders as string]) },
+      { files: inImage([index as string]) },
+    );
+
+    const { error, output } = await release('prisma');
+
+    expect(error).toBeUndefined();
+    expect(output).toMatchObject({ migrations: { applied: PRISMA_NAMES } });
+    expect(await history()).toEqual(PRISMA_NAMES);
   });
 
   it('deploys the digest it resolved when the tag moves to another image during the release', async () => {

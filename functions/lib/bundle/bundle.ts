@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import { BundleInvalid, MigrationInvalid } from '../errors.ts';
+import { MAX_SOURCE_DEPTH } from '../migrations/formats/sources.ts';
 import { readTar, TarError, writeTar } from './tar.ts';
 
 /** What a bundle holds: where its migrations were read from, and each one's name, checksum and size. */
@@ -9,7 +10,7 @@ export interface BundleManifest {
   image: { repository: string; digest: string };
   /** The path in the image the migrations were read from. */
   migrationsPath: string;
-  /** Sorted by name. */
+  /** Sorted by name: a path relative to the migrations folder (`001.sql`, `20240101_init/migration.sql`). */
   migrations: { name: string; sha256: string; bytes: number }[];
 }
 
@@ -28,7 +29,7 @@ export interface BundleFile {
 const MANIFEST_PATH = 'manifest.json';
 /** Migrations sit under their own folder in the archive, so that no migration name can collide with the manifest. */
 const MIGRATIONS_FOLDER = 'migrations/';
-/** A ustar header's name field: the migration's name is kept whole in it. */
+/** A ustar header's name field: each part of a migration's path is kept whole in it. */
 const MAX_NAME_BYTES = 100;
 const SHA256_HEX = /^[a-f0-9]{64}$/;
 
@@ -59,9 +60,12 @@ export function packBundle(
 ): { archive: Buffer; ref: BundleRef; manifest: BundleManifest } {
   // Code-unit order, not localeCompare: the content address must not depend on the ICU data of a Node build.
   const sorted = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const folders = foldersOf(sorted.map((file) => file.name));
   sorted.forEach((file, index) => {
     const problem =
-      nameProblem(file.name) ?? (sorted[index - 1]?.name === file.name ? 'is listed twice' : null);
+      nameProblem(file.name) ??
+      (sorted[index - 1]?.name === file.name ? 'is listed twice' : null) ??
+      folderConflict(file.name, folders);
     if (problem) {
       const message = `The migration file name ${JSON.stringify(file.name)} ${problem}; rename it.`;
       throw new MigrationInvalid(message, { migration: file.name, problem });
@@ -170,8 +174,9 @@ export function parseManifest(json: Buffer, refuse: (problem: string) => Error):
   const result = manifestSchema.safeParse(parsed);
   if (!result.success) throw refuse('its manifest does not have the expected fields');
   const names = result.data.migrations.map((migration) => migration.name);
+  const folders = foldersOf(names);
   for (const [index, name] of names.entries()) {
-    const problem = nameProblem(name);
+    const problem = nameProblem(name) ?? folderConflict(name, folders);
     if (problem) throw refuse(`the manifest names a file ${JSON.stringify(name)} that ${problem}`);
     const previous = names[index - 1];
     if (previous !== undefined && previous >= name)
@@ -185,13 +190,41 @@ export function sha256Of(content: Buffer): string {
 }
 
 /**
- * Why a name cannot be a migration's file name in a bundle, if it cannot: every file is written
- * straight into one folder, so a name must be a single path component.
+ * Why a name cannot be a migration's path in a bundle, if it cannot: a file is written at that path
+ * under the folder the engine reads, so it is a relative POSIX path of at most MAX_SOURCE_DEPTH
+ * parts, none of which may climb out, be empty, or read as a separator on another system.
  */
 function nameProblem(name: string): string | null {
   if (name === '' || name === '.' || name === '..') return 'is not a file name';
-  if (name.includes('/')) return "contains '/'";
+  if (name.includes('\\')) return "contains '\\', which some systems read as a folder separator";
   if (name.includes('\0')) return 'contains a NUL character';
-  if (Buffer.byteLength(name) > MAX_NAME_BYTES) return `is longer than ${MAX_NAME_BYTES} bytes`;
+  const parts = name.split('/');
+  for (const part of parts) {
+    if (part === '' || part === '.' || part === '..') {
+      return `has a part ${JSON.stringify(part)} that is not a folder or file name`;
+    }
+    if (Buffer.byteLength(part) > MAX_NAME_BYTES) {
+      return `has a part longer than ${MAX_NAME_BYTES} bytes`;
+    }
+  }
+  if (parts.length > MAX_SOURCE_DEPTH) {
+    return `is more than ${MAX_SOURCE_DEPTH} levels deep; a release carries a folder's files and its subfolders' only`;
+  }
   return null;
+}
+
+/** The folders the named files lie in, at every level. */
+function foldersOf(names: readonly string[]): Set<string> {
+  const folders = new Set<string>();
+  for (const name of names) {
+    for (let slash = name.indexOf('/'); slash > 0; slash = name.indexOf('/', slash + 1)) {
+      folders.add(name.slice(0, slash));
+    }
+  }
+  return folders;
+}
+
+/** A file cannot also be the folder of other files: no disk could hold both. */
+function folderConflict(name: string, folders: ReadonlySet<string>): string | null {
+  return folders.has(name) ? 'is also the folder of other files' : null;
 }

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { BundleInvalid } from '../errors.ts';
 import { type BundleManifest, type BundleRef, parseManifest, sha256Of, unpackBundle } from './bundle.ts';
 import type { BundleStore } from './store.ts';
@@ -45,7 +45,12 @@ export async function materializeBundle(
   const partial = await mkdtemp(join(cacheRoot, '.partial-'));
   try {
     await mkdir(join(partial, 'migrations'));
-    for (const file of files) await writeFile(join(partial, 'migrations', file.name), file.content);
+    for (const file of files) {
+      // Names are checked relative POSIX paths (unpackBundle): their parts are folders to make.
+      const path = join(partial, 'migrations', ...file.name.split('/'));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, file.content);
+    }
     await writeFile(join(partial, 'manifest.json'), JSON.stringify(manifest));
     await writeFile(join(partial, COMPLETE_MARKER), ref.sha256);
     await placeCopy(partial, folder, ref.sha256);
@@ -88,16 +93,32 @@ async function readCachedCopy(folder: string, sha256: string): Promise<BundleMan
       await readFile(join(folder, 'manifest.json')),
       (problem) => new Error(problem),
     );
-    const names = await readdir(join(folder, 'migrations'));
-    if (names.length !== manifest.migrations.length) return undefined;
+    const files = await filesBelow(join(folder, 'migrations'));
+    if (files === undefined || files.length !== manifest.migrations.length) return undefined;
+    const listed = new Set(manifest.migrations.map((migration) => migration.name));
+    if (files.some((name) => !listed.has(name))) return undefined;
     for (const migration of manifest.migrations) {
-      const content = await readFile(join(folder, 'migrations', migration.name));
+      const content = await readFile(join(folder, 'migrations', ...migration.name.split('/')));
       if (sha256Of(content) !== migration.sha256) return undefined;
     }
     return manifest;
   } catch {
     return undefined; // missing or unreadable: fetched again
   }
+}
+
+/**
+ * The files under `dir` at any depth, as relative POSIX paths; undefined when it holds a link or a
+ * device, which no copy this module wrote does.
+ */
+async function filesBelow(dir: string): Promise<string[] | undefined> {
+  const files: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isDirectory()) continue;
+    if (!entry.isFile()) return undefined;
+    files.push(relative(dir, join(entry.parentPath, entry.name)).split(sep).join('/'));
+  }
+  return files;
 }
 
 /** Keeps the bundles used last (the current one always), and drops folders no writer will finish. */

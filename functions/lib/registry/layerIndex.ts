@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import * as z from 'zod/mini';
 import { MAX_MIGRATION_BYTES } from '../migrations/files.ts';
+import { isMigrationSourcePath, MAX_SOURCE_DEPTH } from '../migrations/formats/sources.ts';
 import type { RegistryClient } from './distribution.ts';
 import { readLayerTar } from './layerBlob.ts';
 import { type Descriptor, invalid } from './manifest.ts';
@@ -14,7 +15,7 @@ const OPAQUE = '.wh..wh..opq';
 
 export type PathKind = 'directory' | 'file' | 'symlink' | 'other';
 
-/** What a layer puts directly in the migrations folder. Content is base64 so that the index is JSON. */
+/** What a layer puts at a path in the migrations folder. Content is base64 so that the index is JSON. */
 export type FolderEntry =
   | { type: 'file'; content: string }
   | { type: 'symlink'; target: string }
@@ -25,6 +26,8 @@ export type FolderEntry =
 /**
  * What one layer holds under the migrations folder, which is all of it that matters to the read:
  * immutable like the layer, so cached by (layer digest, folder). Empty for most base layers.
+ * Paths in the folder are relative POSIX paths, only those a release carries (isMigrationSourcePath)
+ * and the subfolders holding them: deeper or other files cost neither memory nor cache space.
  */
 export interface LayerIndex {
   /** The layer hides every lower layer's content of the folder (a whiteout or opaque marker, or a replacement of it or an ancestor). */
@@ -33,9 +36,11 @@ export interface LayerIndex {
   removedPaths: string[];
   /** What the layer puts at the folder and its ancestors; `implied` when only entries below them. */
   pathKinds: Record<string, PathKind | 'implied'>;
-  /** Names in the folder whited out of lower layers. */
+  /** Paths in the folder whited out of lower layers, with everything beneath them. */
   deleted: string[];
-  /** What the layer puts in the folder, by name, in archive order (a hard link refers to what precedes it). */
+  /** Subfolders whose lower content this layer hides (an opaque marker in them); they stay. */
+  opaque: string[];
+  /** What the layer puts in the folder, by path, in archive order (a hard link refers to what precedes it). */
   entries: [string, FolderEntry][];
 }
 
@@ -44,12 +49,15 @@ const folderEntry = z.union([
   z.object({ type: z.enum(['symlink', 'hardlink']), target: z.string() }),
   z.object({ type: z.enum(['directory', 'other']) }),
 ]);
+/** A cached index naming a path no layer index holds is not one this code wrote: read the layer again. */
+const sourcePath = z.string().check(z.refine(isMigrationSourcePath));
 const layerIndexSchema = z.object({
   hidesLower: z.boolean(),
   removedPaths: z.array(z.string()),
   pathKinds: z.record(z.string(), z.enum(['directory', 'file', 'symlink', 'other', 'implied'])),
-  deleted: z.array(z.string()),
-  entries: z.array(z.tuple([z.string(), folderEntry])),
+  deleted: z.array(sourcePath),
+  opaque: z.array(sourcePath),
+  entries: z.array(z.tuple([sourcePath, folderEntry])),
 });
 
 /** The cached index, or undefined when what the cache holds is not one (then the layer is read again). */
@@ -68,14 +76,25 @@ export function folderChain(folder: string): string[] {
   return parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`);
 }
 
-/** Reads the layer once (twice when a hard link in the folder points at a file elsewhere in it) and indexes it. */
+/** The path relative to the folder of an absolute path in the image, when it is one the index keeps. */
+export function carriedPath(path: string, folder: string): string | undefined {
+  if (!path.startsWith(`${folder}/`)) return undefined;
+  const relative = path.slice(folder.length + 1);
+  return isMigrationSourcePath(relative) ? relative : undefined;
+}
+
+/**
+ * Reads the layer once (twice when a hard link in the folder points at a file the index does not
+ * keep: elsewhere in the layer, or in the folder but not carried) and indexes it.
+ */
 export async function indexLayer(
   client: RegistryClient,
   layer: Descriptor,
   folder: string,
 ): Promise<LayerIndex> {
   const index = await readLayerTar(client, layer, (tar) => indexEntries(tar, folder, client.image));
-  const outside = (entry: FolderEntry) => entry.type === 'hardlink' && posix.dirname(entry.target) !== folder;
+  const outside = (entry: FolderEntry) =>
+    entry.type === 'hardlink' && carriedPath(entry.target, folder) === undefined;
   if (!index.entries.some(([, entry]) => outside(entry))) return index;
   const targets = new Set(
     index.entries.flatMap(([, entry]) => (entry.type === 'hardlink' ? [entry.target] : [])),
@@ -102,8 +121,30 @@ async function indexEntries(
   image: string,
 ): Promise<LayerIndex> {
   const chain = folderChain(folder);
-  const index: LayerIndex = { hidesLower: false, removedPaths: [], pathKinds: {}, deleted: [], entries: [] };
+  const index: LayerIndex = {
+    hidesLower: false,
+    removedPaths: [],
+    pathKinds: {},
+    deleted: [],
+    opaque: [],
+    entries: [],
+  };
   const entries = new Map<string, FolderEntry>();
+  let files = 0;
+  const place = (path: string, entry: FolderEntry) => {
+    const previous = entries.get(path);
+    // A path archived twice: the later entry wins, as it overwrites the earlier one on extraction.
+    entries.delete(path);
+    entries.set(path, entry);
+    files += (entry.type === 'directory' ? 0 : 1) - (previous && previous.type !== 'directory' ? 1 : 0);
+    if (files > MAX_MIGRATION_FILES) {
+      throw invalid(
+        image,
+        `more than ${MAX_MIGRATION_FILES} files in ${folder}`,
+        `${folder} holds more than ${MAX_MIGRATION_FILES} files. Squash old migrations into a baseline.`,
+      );
+    }
+  };
   const below = (path: string, ancestor: string) => ancestor === '/' || path.startsWith(`${ancestor}/`);
   const removeFromLower = (path: string) => {
     index.removedPaths.push(path);
@@ -114,38 +155,60 @@ async function indexEntries(
     const name = posix.basename(path);
     const parent = posix.dirname(path);
     for (const ancestor of chain) if (below(path, ancestor)) index.pathKinds[ancestor] ??= 'implied';
+    const inFolder = below(path, folder) ? path.slice(folder.length + 1) : undefined;
+    // Extracting anything makes the subfolders it lies in, replacing a lower file of the same name.
+    if (inFolder !== undefined) {
+      for (const subfolder of foldersHolding(inFolder)) {
+        if (entries.get(subfolder)?.type !== 'directory') place(subfolder, { type: 'directory' });
+      }
+    }
     if (name === OPAQUE) {
-      // An opaque directory hides its lower content: the folder's own files, or the branch leading to it.
+      // An opaque directory hides its lower content: the folder's own files, a subfolder's,
+      // or the branch leading to the folder.
       if (parent === folder) index.hidesLower = true;
       else if (below(folder, parent))
         removeFromLower(chain.find((path) => posix.dirname(path) === parent) as string);
+      else {
+        const subfolder = carriedPath(parent, folder);
+        if (subfolder !== undefined && depthOf(subfolder) < MAX_SOURCE_DEPTH) index.opaque.push(subfolder);
+      }
     } else if (name.startsWith(WHITEOUT)) {
       const target = posix.join(parent, name.slice(WHITEOUT.length));
       if (target === folder || below(folder, target)) removeFromLower(target);
-      else if (parent === folder) index.deleted.push(target.slice(folder.length + 1));
+      else {
+        const deleted = carriedPath(target, folder);
+        if (deleted !== undefined) index.deleted.push(deleted);
+      }
     } else if (chain.includes(path)) {
       index.pathKinds[path] = kindOf(entry);
       if (entry.type !== 'directory') {
         // A file or link replacing the folder or an ancestor takes everything beneath with it.
         index.hidesLower = true;
         entries.clear();
+        files = 0;
         for (const descendant of chain) if (below(descendant, path)) delete index.pathKinds[descendant];
       }
-    } else if (parent === folder) {
-      // A name archived twice: the later entry wins, as it overwrites the earlier one on extraction.
-      entries.delete(name);
-      entries.set(name, await folderEntryOf(entry, path, image));
-      if (entries.size > MAX_MIGRATION_FILES) {
-        throw invalid(
-          image,
-          `more than ${MAX_MIGRATION_FILES} files in ${folder}`,
-          `${folder} holds more than ${MAX_MIGRATION_FILES} entries. Squash old migrations into a baseline.`,
-        );
-      }
+    } else if (inFolder !== undefined && isMigrationSourcePath(inFolder)) {
+      place(inFolder, await folderEntryOf(entry, path, image));
     }
   }
   index.entries = [...entries];
   return index;
+}
+
+/** The subfolders of the folder that a path in it lies in, outermost first, as far as the index keeps them. */
+function foldersHolding(relativePath: string): string[] {
+  const parts = relativePath.split('/');
+  const folders: string[] = [];
+  for (let depth = 1; depth < parts.length && depth <= MAX_SOURCE_DEPTH; depth++) {
+    const subfolder = parts.slice(0, depth).join('/');
+    if (isMigrationSourcePath(subfolder)) folders.push(subfolder);
+  }
+  return folders;
+}
+
+function depthOf(relativePath: string): number {
+  return relativePath.split('/').length;
 }
 
 async function folderEntryOf(entry: TarEntry, path: string, image: string): Promise<FolderEntry> {

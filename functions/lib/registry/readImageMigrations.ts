@@ -24,7 +24,10 @@ export interface ImageMigrations {
   /** The platform manifest whose layers were read. */
   platformDigest: string;
   migrationsPath: string;
-  /** Regular files directly in the folder, sorted by name. */
+  /**
+   * The files a release carries (isMigrationSourcePath): those directly in the folder and the
+   * migration sources one level down, named by relative POSIX path (`20240101_init/migration.sql`), sorted.
+   */
   files: { name: string; content: Buffer }[];
   layers: { digest: string; bytes: number; fromCache: boolean }[];
 }
@@ -93,7 +96,8 @@ async function layerIndexOf(
   folder: string,
   cache: LayerIndexCache | undefined,
 ): Promise<{ descriptor: Descriptor; index: LayerIndex; fromCache: boolean }> {
-  const key = `layer-index/v1/${descriptor.digest}${folder}`;
+  // v2: indexes hold the folder's subfolders too; a v1 index of the same layer lacks them.
+  const key = `layer-index/v2/${descriptor.digest}${folder}`;
   // The cache only saves downloads: one that fails or holds something unreadable costs a download, never the read.
   const cached = await cache?.get(key).catch(() => undefined);
   const index = cached === undefined ? undefined : parseLayerIndex(cached);

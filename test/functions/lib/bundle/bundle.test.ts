@@ -76,6 +76,24 @@ describe('packBundle', () => {
     ]);
   });
 
+  it('packs a flat folder to the bytes it always has: existing bundles and caches keep their address', () => {
+    // Computed before bundles held subfolders: a change of these bytes re-addresses every release's bundle.
+    const source = {
+      image: {
+        repository: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/app',
+        digest: `sha256:${'a'.repeat(64)}`,
+      },
+      migrationsPath: '/app/migrations',
+    };
+    const files = [
+      ...FILES,
+      { name: `${'9'.repeat(96)}.sql`, content: Buffer.from('select 1;\n') }, // a 100-byte name: the ustar prefix
+    ];
+    expect(packBundle(source, files).ref.sha256).toBe(
+      'a54255c80e6a29b6bd8c691e0951a32ca27ebf83ea7418356352d322db1eff90',
+    );
+  });
+
   it('gives another address when one byte of one migration differs', () => {
     const changed = FILES.map((file, index) =>
       index === 1
@@ -108,16 +126,69 @@ describe('packBundle', () => {
     }
   });
 
+  it('packs subfolders: names are relative paths, sorted by code unit, extracted by GNU tar into folders', async () => {
+    const nested = [
+      { name: 'migration_lock.toml', content: Buffer.from('provider = "postgresql"\n') },
+      { name: '20240102_posts/migration.sql', content: Buffer.from('create table posts ();\n') },
+      { name: '20240101_init/migration.sql', content: Buffer.from('create table users ();\n') },
+      { name: `${'d'.repeat(100)}/${'f'.repeat(96)}.sql`, content: Buffer.from('select 1;\n') },
+      { name: '20240101_init-b.sql', content: Buffer.from('select 2;\n') },
+    ];
+    const packed = packBundle(SOURCE, nested);
+    const names = packed.manifest.migrations.map((migration) => migration.name);
+    // '-' sorts before '/': the order is the strings', not the folders'.
+    expect(names).toEqual([
+      '20240101_init-b.sql',
+      '20240101_init/migration.sql',
+      '20240102_posts/migration.sql',
+      `${'d'.repeat(100)}/${'f'.repeat(96)}.sql`,
+      'migration_lock.toml',
+    ]);
+    expect(packBundle(SOURCE, [...nested].reverse()).ref).toEqual(packed.ref);
+    expect(unpackBundle(packed.archive, packed.ref.sha256).files).toEqual(
+      names.map((name) => nested.find((file) => file.name === name)),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'bundle-tar-'));
+    try {
+      await writeFile(join(dir, 'bundle.tar'), packed.archive);
+      await run('tar', ['-xf', join(dir, 'bundle.tar'), '-C', dir]);
+      for (const file of nested) {
+        expect((await readFile(join(dir, 'migrations', file.name))).equals(file.content)).toBe(true);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it.each([
-    ['../escape.sql', "contains '/'"],
+    ['../escape.sql', 'has a part ".."'],
+    ['a/../../x', 'has a part ".."'],
+    ['a/../x', 'has a part ".."'],
+    ['a//b', 'has a part ""'],
+    ['/001.sql', 'has a part ""'],
+    ['sub/', 'has a part ""'],
+    ['./001.sql', 'has a part "."'],
+    ['a/b/c.sql', 'more than 2 levels deep'],
+    ['sub\\..\\..\\x.sql', "contains '\\'"],
     ['..', 'is not a file name'],
-    ['sub/001.sql', "contains '/'"],
     ['001\0.sql', 'a NUL character'],
     [`${'9'.repeat(98)}.sql`, 'longer than 100 bytes'],
+    [`sub/${'9'.repeat(98)}.sql`, 'longer than 100 bytes'],
   ])('refuses to pack a migration named %j', (name, problem) => {
     const pack = () => packBundle(SOURCE, [{ name, content: Buffer.from('select 1') }]);
     expect(pack).toThrow(MigrationInvalid);
     expect(pack).toThrow(problem);
+  });
+
+  it('refuses a name that is also the folder of another', () => {
+    const pack = () =>
+      packBundle(SOURCE, [
+        { name: 'init', content: Buffer.from('a file') },
+        { name: 'init-2.sql', content: Buffer.from('select 1') },
+        { name: 'init/migration.sql', content: Buffer.from('select 1') },
+      ]);
+    expect(pack).toThrow(MigrationInvalid);
+    expect(pack).toThrow('"init" is also the folder of other files');
   });
 
   it('refuses two migrations with one name', () => {
@@ -166,16 +237,37 @@ describe('unpackBundle', () => {
 
   it.each([
     ['migrations/../escape.sql', '../escape.sql'],
-    ['migrations/sub/001.sql', 'sub/001.sql'],
+    ['migrations/a/../../escape.sql', 'a/../../escape.sql'],
+    ['migrations/a/../escape.sql', 'a/../escape.sql'],
+    ['migrations/a//b.sql', 'a//b.sql'],
+    ['migrations/a/b/c.sql', 'a/b/c.sql'],
     ['migrations/..', '..'],
-  ])('refuses an entry %j that would leave the folder, even when the manifest lists it', (path, name) => {
-    const content = Buffer.from('select 1');
-    const manifest = {
-      ...manifestFor([]),
-      migrations: [{ name, sha256: sha256Of(content), bytes: content.length }],
-    };
-    const { archive, sha256 } = craft(manifest, [{ path, content }]);
-    expect(refusal(archive, sha256).context.problem).toMatch(/not a file name|contains '\/'/);
+  ])(
+    'refuses an entry %j that would leave the folder or go too deep, even when the manifest lists it',
+    (path, name) => {
+      const content = Buffer.from('select 1');
+      const manifest = {
+        ...manifestFor([]),
+        migrations: [{ name, sha256: sha256Of(content), bytes: content.length }],
+      };
+      const { archive, sha256 } = craft(manifest, [{ path, content }]);
+      expect(refusal(archive, sha256).context.problem).toMatch(/not a file name|has a part|levels deep/);
+    },
+  );
+
+  it('refuses a nested entry the manifest does not name, and a manifest naming a file and its folder', () => {
+    const listed = { name: 'init/migration.sql', content: Buffer.from('select 1') };
+    const extra = craft(manifestFor([listed]), [
+      { path: `migrations/${listed.name}`, content: listed.content },
+      { path: 'migrations/init/extra.sql', content: listed.content },
+    ]);
+    expect(refusal(extra.archive, extra.sha256).context.problem).toBe(
+      'init/extra.sql is not in the manifest',
+    );
+    const clash = craft(manifestFor([{ name: 'init', content: listed.content }, listed]), []);
+    expect(refusal(clash.archive, clash.sha256).context.problem).toBe(
+      'the manifest names a file "init" that is also the folder of other files',
+    );
   });
 
   it('refuses a manifest naming a file with a NUL character', () => {

@@ -1,6 +1,6 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BundleRef, packBundle } from '../../../../functions/lib/bundle/bundle.ts';
 import { COMPLETE_MARKER, materializeBundle } from '../../../../functions/lib/bundle/materialize.ts';
@@ -94,6 +94,58 @@ describe('materializeBundle', () => {
     const result = await materializeBundle(store, ref, cacheRoot);
     expect(result.fromCache).toBe(false);
     await expectFiles(result.dir, filesOf(1));
+  });
+
+  describe('a bundle with subfolders', () => {
+    const nested = [
+      { name: '0000_init.sql', content: Buffer.from('create table a ();\n') },
+      { name: '20240101_init/migration.sql', content: Buffer.from('create table b ();\n') },
+      { name: 'meta/_journal.json', content: Buffer.from('{"entries":[]}\n') },
+      { name: 'migration_lock.toml', content: Buffer.from('provider = "postgresql"\n') },
+    ];
+    const storedNested = async () => {
+      const bundle = packBundle(SOURCE, nested);
+      await store.put(bundle.ref, bundle.archive);
+      return bundle;
+    };
+    const filesUnder = async (dir: string) =>
+      (await readdir(dir, { recursive: true, withFileTypes: true }))
+        .filter((entry) => entry.isFile())
+        .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+        .sort();
+
+    it('writes the subfolders, and reuses the copy while it holds exactly those files', async () => {
+      const { ref } = await storedNested();
+      const first = await materializeBundle(store, ref, cacheRoot);
+      expect(await filesUnder(first.dir)).toEqual(nested.map((file) => file.name));
+      for (const file of nested) {
+        expect((await readFile(join(first.dir, file.name))).equals(file.content)).toBe(true);
+      }
+      expect((await materializeBundle(store, ref, cacheRoot)).fromCache).toBe(true);
+      expect(store.gets).toBe(1);
+    });
+
+    it.each([
+      ['a file changed in a subfolder', (dir: string) => writeFile(join(dir, 'meta', '_journal.json'), '{}')],
+      [
+        'a file added to a subfolder',
+        (dir: string) => writeFile(join(dir, 'meta', '0000_snapshot.json'), '{}'),
+      ],
+      [
+        'a file moved into another subfolder',
+        async (dir: string) => {
+          await mkdir(join(dir, 'other'));
+          await rename(join(dir, '20240101_init', 'migration.sql'), join(dir, 'other', 'migration.sql'));
+        },
+      ],
+    ])('does not reuse the copy after %s', async (_, alter) => {
+      const { ref } = await storedNested();
+      const { dir } = await materializeBundle(store, ref, cacheRoot);
+      await alter(dir);
+      const result = await materializeBundle(store, ref, cacheRoot);
+      expect(result.fromCache).toBe(false);
+      expect(await filesUnder(result.dir)).toEqual(nested.map((file) => file.name));
+    });
   });
 
   it('keeps nothing of a bundle that does not verify', async () => {

@@ -49,7 +49,7 @@ describe.skipIf(!available)(title, () => {
     }
   });
 
-  it('follows links within the folder, hard links to files elsewhere in the layer too, and ignores subfolders', async () => {
+  it('follows links within the folder, hard links to files elsewhere in the layer too', async () => {
     const read = await pushAndRead({
       layers: [
         { files: { 'app/migrations/001.sql': 'one' } },
@@ -59,7 +59,7 @@ describe.skipIf(!available)(title, () => {
             'app/migrations/002.sql': { hardlink: 'aaa/shared.sql' },
             'app/migrations/003.sql': { symlink: '001.sql' },
             'app/migrations/004.sql': { symlink: '/app/migrations/002.sql' },
-            'app/migrations/seeds/005.sql': 'ignored',
+            'app/migrations/seeds/005.sql': 'one level down',
             'app/migrations/010.sql': 'ten',
             'app/migrations/011.sql': { hardlink: 'app/migrations/010.sql' },
           },
@@ -72,6 +72,7 @@ describe.skipIf(!available)(title, () => {
       '003.sql': 'one',
       '004.sql': 'linked from outside',
       '010.sql': 'ten',
+      'seeds/005.sql': 'one level down',
       '011.sql': 'ten',
     });
   });

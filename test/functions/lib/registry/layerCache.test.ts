@@ -103,6 +103,38 @@ describe.skipIf(!available)(title, () => {
     }
   });
 
+  it('keeps subfolders in cached indexes, and never uses one cached before they were carried (v1)', async () => {
+    const layout = await ImageLayout.create();
+    let digest: string;
+    try {
+      const layer = await layout.addLayer({
+        files: { 'app/migrations/001.sql': 'one', 'app/migrations/20240101_init/migration.sql': 'init' },
+      });
+      digest = layer.digest;
+      await layout.push(registry.host, 'nested', 'v1', await layout.addImage({}, [layer]));
+    } finally {
+      await layout.remove();
+    }
+    const cache = memoryLayerCache();
+    // What a reader of flat folders cached for this layer: a sound index in its day, without the subfolder.
+    await cache.put(
+      `layer-index/v1/${digest}/app/migrations`,
+      JSON.stringify({
+        hidesLower: false,
+        removedPaths: [],
+        pathKinds: { '/app': 'directory', '/app/migrations': 'directory' },
+        deleted: [],
+        entries: [['001.sql', { type: 'file', content: Buffer.from('one').toString('base64') }]],
+      }),
+    );
+    const cold = await read(`${registry.host}/nested:v1`, cache);
+    expect(cold.layers.map((entry) => entry.fromCache)).toEqual([false]);
+    expect(cold.files.map((file) => file.name)).toEqual(['001.sql', '20240101_init/migration.sql']);
+    const warm = await read(`${registry.host}/nested:v1`, cache);
+    expect(warm.layers.map((entry) => entry.fromCache)).toEqual([true]);
+    expect(warm.files).toEqual(cold.files);
+  });
+
   it('indexes a layer per migrations path: another path in the same image is read afresh', async () => {
     await pushImage(registry.host, 'two-paths', 'v1', {
       layers: [{ files: { 'app/migrations/001.sql': 'app', 'opt/other/100.sql': 'other' } }],

@@ -162,7 +162,9 @@ describe.skipIf(!available)(title, () => {
   });
 
   it('refuses an image with no migrations at the path: MigrationsNotFound naming it', async () => {
-    const read = pushAndRead({ layers: [BASE, { files: { 'app/migrations/sub/001.sql': 'nested' } }] });
+    const read = pushAndRead({
+      layers: [BASE, { files: { 'app/migrations/sub/deeper/001.sql': 'too deep to be a migration' } }],
+    });
     await expect(read).rejects.toMatchObject({
       name: 'MigrationsNotFound',
       context: { path: '/app/migrations' },
