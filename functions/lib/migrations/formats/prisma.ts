@@ -1,4 +1,6 @@
 import type { Dirent } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { MigrationFile } from '../files.ts';
 import { type MigrationsFolder, readablePath, readSource, refusal, subfolderEntries } from './folder.ts';
 
@@ -36,8 +38,16 @@ export async function listPrismaMigrations(
       'in a Prisma migrations folder each migration is a subfolder holding migration.sql; Prisma would not run this file. Move it into a migration folder of its own.',
     );
   }
+  for (const entry of entries.filter((candidate) => candidate.isSymbolicLink())) {
+    if ((await stat(join(folder.dir, entry.name)).catch(() => undefined))?.isDirectory()) {
+      throw refusal(
+        entry.name,
+        'it is a symbolic link to a folder, which a release does not carry out of an image. Make it a real folder.',
+      );
+    }
+  }
   const migrationFolders = entries
-    .filter((entry) => entry.isDirectory() || entry.isSymbolicLink())
+    .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name)
     .sort();
   const files: MigrationFile[] = [];

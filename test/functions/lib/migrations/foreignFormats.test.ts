@@ -1,3 +1,5 @@
+import { symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorName } from '../../../../functions/lib/errors.ts';
 import { detectMigrationFormat } from '../../../../functions/lib/migrations/formats/detect.ts';
@@ -212,6 +214,11 @@ describe('folders refused before anything runs, naming the file and what to do',
       /20240401000000_empty: it holds no migration\.sql/,
     ],
     [
+      'a Prisma migration folder that is a symbolic link',
+      PRISMA_FOLDER,
+      /20240401000000_linked: it is a symbolic link to a folder/,
+    ],
+    [
       'two layouts in one folder',
       { '001-a.ts': 'export async function up() {}', 'V2__b.sql': 'SELECT 1;' },
       /mixes two layouts/,
@@ -221,6 +228,8 @@ describe('folders refused before anything runs, naming the file and what to do',
   for (const [what, files, message] of REFUSALS) {
     it(`refuses ${what}`, async () => {
       const dir = await migrationsDir(files);
+      if (what.includes('symbolic link'))
+        await symlink(join(dir, PRISMA_NAMES[0] as string), join(dir, '20240401000000_linked'));
       const error = await migrateUp({ database: db.url, migrationsDir: dir }).catch(
         (caught: Error) => caught,
       );
