@@ -43,7 +43,11 @@ const entryPoints = await handlerEntries();
 const results = await Promise.all([
   build({ entryPoints, ...NODE24_BUNDLE, ...output }),
   build({
-    entryPoints: { 'cli/migration-pipeline': join(root, 'cli', 'bin.ts') },
+    entryPoints: {
+      'cli/migration-pipeline': join(root, 'cli', 'bin.ts'),
+      // For teams that keep ley's own CLI: `ley up --driver node_modules/migration-pipeline/dist/cli/ley-driver.mjs`.
+      'cli/ley-driver': join(root, 'functions', 'lib', 'migrations', 'leyDriver.ts'),
+    },
     ...CLI_BUNDLE,
     ...output,
   }),

@@ -172,6 +172,31 @@ describe('migration-pipeline packed with npm pack and installed in an app as a d
     );
 
     it(
+      "ley's own CLI with the installed driver (dist/cli/ley-driver.mjs) applies what is new, in the same history",
+      async () => {
+        const app = apps[version];
+        await writeFile(
+          join(app.dir, 'migrations', '002-add-orders.mjs'),
+          'export async function up(sql) { await sql`create table orders (id int)`; }\n',
+        );
+        const driver = join(app.dir, 'node_modules', 'migration-pipeline', 'dist', 'cli', 'ley-driver.mjs');
+        const { stdout } = await run(
+          'node',
+          [join(ROOT, 'node_modules', 'ley', 'bin.js'), 'up', '--dir', 'migrations', '--driver', driver],
+          {
+            cwd: app.dir,
+            env: appEnvironment(app.node, { DATABASE_URL: db.url, MIGRATION_RUN_ID: 'ley-cli' }),
+            timeout: 60_000,
+          },
+        );
+        expect(stdout).toContain('Migrated 1 file');
+        const rows = await db.sql`select name, applied_by from migration_pipeline_history order by id`;
+        expect(rows.at(-1)).toEqual({ name: '002-add-orders.mjs', applied_by: 'ley-cli' });
+      },
+      COMMAND_TIMEOUT,
+    );
+
+    it(
       'start: a release on a loopback Step Functions endpoint (AWS_ENDPOINT_URL_SFN)',
       async () => {
         const started = await cli(
