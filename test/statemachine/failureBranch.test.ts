@@ -116,7 +116,7 @@ describe('the failure branch, on the real state machine and a loopback App Runne
 
       expect(failed.error?.name).toBe('MigrationsIrreversible');
       expect(failed.error?.message).toContain(
-        'Reverted 003-c.mjs; kept applied 002-f.mjs, 001-a.mjs: 002-f.mjs has no down (forward-only)',
+        'Reverted 003-c.mjs. 002-f.mjs has no down (forward-only), so it stays applied, and so does 001-a.mjs before it.',
       );
       expect(failed.error?.message).toContain('ship a fix forward');
       expect(failed.entered.slice(-rollbackEnd.length)).toEqual(rollbackEnd);
@@ -131,7 +131,7 @@ describe('the failure branch, on the real state machine and a loopback App Runne
         error: { Error: 'DeploymentFailed' },
         rollbackError: {
           Error: 'MigrationsIrreversible',
-          Cause: expect.stringContaining('kept applied 002-f.mjs, 001-a.mjs'),
+          Cause: expect.stringContaining('so it stays applied, and so does 001-a.mjs before it'),
         },
       });
       expect(await queue()).toEqual([{ execution_name: 'release-a', state: 'failed' }]);
@@ -163,7 +163,7 @@ describe('the failure branch, on the real state machine and a loopback App Runne
 
       expect(error?.name).toBe('MigrationsIrreversible');
       expect(error?.message).toContain(
-        'Reverted nothing; kept applied 002-g.mjs, 001-f.mjs: 002-g.mjs, 001-f.mjs have no down (forward-only)',
+        'Reverted nothing. 002-g.mjs has no down (forward-only), so it stays applied, and so does 001-f.mjs before it.',
       );
       expect(entered.slice(-rollbackEnd.length)).toEqual(rollbackEnd);
       expect(entered).not.toContain('NotifyRollbackFailed');

@@ -170,13 +170,19 @@ function forwardOnlyKept(
   irreversible: string[],
 ): MigrationsIrreversible {
   // No double quotes: the local run's notification (aws-local-stepfunctions' States.JsonToString) would not escape them.
-  const [them, have] = irreversible.length > 1 ? ['them', 'have'] : ['it', 'has'];
+  const [stopper, ...below] = keptApplied;
+  const others =
+    below.length === 0
+      ? ''
+      : below.length === 1
+        ? `, and so does ${below[0]} before it`
+        : `, and so do the ${below.length} before it (${below.join(', ')})`;
   return new MigrationsIrreversible(
-    `Reverted ${reverted.length > 0 ? reverted.join(', ') : 'nothing'}; kept applied ${keptApplied.join(', ')}: ` +
-      `${irreversible.join(', ')} ${have} no down (forward-only), and the migrations before ${them} stay under ${them}. ` +
+    `${reverted.length > 0 ? `Reverted ${reverted.join(', ')}.` : 'Reverted nothing.'} ` +
+      `${stopper} has no down (forward-only), so it stays applied${others}. ` +
       'The previous app runs on this newer schema, as expand/contract migrations allow: check that it works, ' +
       'then ship a fix forward in a new release. Going back further means undoing those changes by hand ' +
-      '(docs/operations.md, After MigrationsIrreversible); a migration with a down is reverted by a rollback.',
+      '(docs/operations.md, After MigrationsIrreversible).',
     { reverted, irreversible, keptApplied },
   );
 }
