@@ -2,6 +2,7 @@ import { PipelineError } from '../functions/lib/errors.ts';
 import packageJson from '../package.json' with { type: 'json' };
 import { withAwsErrorsExplained } from './awsErrors.ts';
 import { checkCommand } from './commands/check.ts';
+import { initCommand } from './commands/init.ts';
 import { localCommand } from './commands/local.ts';
 import { baselineCommand } from './commands/migrate/baseline.ts';
 import { downCommand } from './commands/migrate/down.ts';
@@ -36,9 +37,13 @@ const TOP_COMMANDS: Record<string, Command> = {
   local: localCommand,
   check: checkCommand,
   queue: queueCommand,
+  init: initCommand,
 };
 
 export const usage = `Usage: migration-pipeline <command> [options]
+
+Setting an app's repository up:
+  init              the migrations folder, the Dockerfile lines, the CI workflow and its IAM role guide
 
 The pipeline (deployed with SAM; --state-machine-arn, STATE_MACHINE_ARN or --stack NAME):
   start             start a release of an image (--wait to follow it to the end)

@@ -1,15 +1,22 @@
+import { appendFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describeTarget } from '../../functions/lib/db/connection.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
 import { parse, settingsFrom } from '../args.ts';
-import { checkMigrations } from '../check/check.ts';
+import { type CheckReport, checkMigrations } from '../check/check.ts';
+import {
+  checkSummaryMarkdown,
+  failureAnnotation,
+  findingAnnotations,
+  locateFindings,
+} from '../check/github.ts';
 import { loadSeverities } from '../check/rules.ts';
 import { withCliDatabase } from '../database.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
 import { requireMigrations } from './migrate/runSupport.ts';
 
-export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME] [--seed FILE] [--config FILE] [--json]
+export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME] [--seed FILE] [--config FILE] [--json | --github]
 
 Catches unsafe migrations before they reach production. For each pending migration (or each after
 --since NAME), on a scratch database holding the migrations before it (and the --seed data):
@@ -20,6 +27,8 @@ Catches unsafe migrations before they reach production. For each pending migrati
 Exit status 1 when a finding is an error. Set severities per rule (squawk's names, or table-rewrite,
 blocks-reads-and-writes, blocks-writes, round-trip) to "error", "warning" or "off" in package.json
 ("migration-pipeline": { "check": { "rules": { ... } } }) or in --config FILE ({ "rules": { ... } }).
+--github also prints each finding as a GitHub Actions annotation on its file and line, and appends a
+table of the findings to the job summary ($GITHUB_STEP_SUMMARY): what actions/check runs.
 `;
 
 export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
@@ -30,12 +39,15 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
     config: { type: 'string' },
     'history-table': { type: 'string' },
     json: { type: 'boolean', default: false },
+    github: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
     io.stdout(usage);
     return ExitCode.ok;
   }
+  // Annotations are lines on stdout: they would break the one JSON document --json promises.
+  if (values.json && values.github) throw new UsageError('Give --json or --github, not both.');
   let severities: ReturnType<typeof loadSeverities>;
   try {
     severities = loadSeverities(io.cwd, values.config && resolve(io.cwd, values.config));
@@ -44,19 +56,8 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
     throw error;
   }
   const migrationsDir = resolve(io.cwd, values.dir);
-  await requireMigrations(migrationsDir);
-  const report = await withCliDatabase(io, async (url) => {
-    const checked = await checkMigrations({
-      databaseUrl: url,
-      migrationsDir,
-      since: values.since,
-      seedFile: values.seed && resolve(io.cwd, values.seed),
-      severities,
-      settings: settingsFrom(values, io.env),
-    });
-    if (checked.migrations.length === 0) throw nothingToCheck(values.since, url);
-    return checked;
-  });
+  const check = () => runCheck(io, values, migrationsDir, severities);
+  const report = values.github ? await annotatingFailure(io, check) : await check();
   if (values.json) {
     printJson(io, report);
   } else {
@@ -76,7 +77,47 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
       `\n${report.migrations.length} migration(s) checked: ${report.errors} error(s), ${report.warnings} warning(s).\n`,
     );
   }
+  if (values.github) await reportToGithub(io, report, migrationsDir);
   return report.ok ? ExitCode.ok : ExitCode.failed;
+}
+
+async function runCheck(
+  io: CliIo,
+  values: { since?: string; seed?: string; 'history-table'?: string },
+  migrationsDir: string,
+  severities: ReturnType<typeof loadSeverities>,
+): Promise<CheckReport> {
+  await requireMigrations(migrationsDir);
+  return withCliDatabase(io, async (url) => {
+    const checked = await checkMigrations({
+      databaseUrl: url,
+      migrationsDir,
+      since: values.since,
+      seedFile: values.seed && resolve(io.cwd, values.seed),
+      severities,
+      settings: settingsFrom(values, io.env),
+    });
+    if (checked.migrations.length === 0) throw nothingToCheck(values.since, url);
+    return checked;
+  });
+}
+
+/** The annotations on the migrations' files and lines, and the job summary when the runner gives its file. */
+async function reportToGithub(io: CliIo, report: CheckReport, migrationsDir: string): Promise<void> {
+  const located = await locateFindings(report, { migrationsDir, root: io.cwd });
+  io.stdout(findingAnnotations(located));
+  const summaryFile = io.env.GITHUB_STEP_SUMMARY;
+  if (summaryFile) await appendFile(summaryFile, checkSummaryMarkdown(report, located));
+}
+
+/** A check that could not finish still shows on the run, not only in its log. */
+async function annotatingFailure<T>(io: CliIo, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof Error) io.stdout(failureAnnotation(error));
+    throw error;
+  }
 }
 
 /** A check that judged nothing would pass while proving nothing: it fails, saying what to check instead. */

@@ -110,7 +110,8 @@ export async function startCommand(argv: string[], io: CliIo): Promise<number> {
       );
     }
   }
-  await reportToGithub(summary, io.env, io.stdout, consoleUrl);
+  // With --json, stdout is one JSON document: the annotation goes to stderr, which the runner reads too.
+  await reportToGithub(summary, io.env, values.json ? io.stderr : io.stdout, consoleUrl);
   if (followed.timedOut) return ExitCode.timedOut;
   return followed.status === 'SUCCEEDED' ? ExitCode.ok : ExitCode.failed;
 }

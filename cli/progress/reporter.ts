@@ -51,7 +51,8 @@ interface Output {
 /** One line of detail per state, read from the state's output (the Lambdas' results, by ResultPath). */
 const DETAILS: Record<string, (output: Output) => string | undefined> = {
   ResolveImage: ({ release: r }) =>
-    r && `${r.bundle.migrations} file(s) of migrations in ${r.image.uri}, bundle ${r.bundle.sha256.slice(0, 12)}`,
+    r &&
+    `${r.bundle.migrations} file(s) of migrations in ${r.image.uri}, bundle ${r.bundle.sha256.slice(0, 12)}`,
   CheckConnectivity: ({ connectivity: c }) =>
     c &&
     `PostgreSQL ${c.serverVersion}, ${c.pending.length} pending, ${c.lockFree ? 'lock free' : `lock held by session ${c.lockHolderPid}`}, ${c.longTransactions.length} long transaction(s)${c.turnTakenAt ? ', turn taken' : ''}${c.schemaAheadBy?.length ? `, the schema is ${c.schemaAheadBy.length} migration(s) ahead of this image` : ''}`,

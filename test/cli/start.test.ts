@@ -291,9 +291,12 @@ describe('migration-pipeline start', () => {
     expect(stdout).toMatch(/^::notice title=Release succeeded::2 migration\(s\) applied/m);
   });
 
-  it('--json prints one document', async () => {
+  it('--json prints one document, under GitHub Actions too (the annotation goes to stderr)', async () => {
     serveHistory(succeeded);
-    const { stdout } = await cli(['start', '--image', IMAGE, '--wait', '--poll', '10ms', '--json']);
+    const { stdout, stderr } = await cli(['start', '--image', IMAGE, '--wait', '--poll', '10ms', '--json'], {
+      GITHUB_ACTIONS: 'true',
+    });
+    expect(stderr).toMatch(/^::notice title=Release succeeded::/m);
     expect(JSON.parse(stdout)).toMatchObject({
       executionArn: EXECUTION_ARN,
       status: 'SUCCEEDED',
