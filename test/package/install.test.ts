@@ -144,7 +144,37 @@ describe('migration-pipeline packed with npm pack and installed in an app as a d
       COMMAND_TIMEOUT,
     );
 
-    // Commands that set a fresh app up come first, in the order a person meets them: add theirs here.
+    // Commands that set a fresh app up come first, in the order a person meets them.
+    it(
+      'init: the migrations folder, the workflow whose actions the install holds, the CI guide; again: nothing changes',
+      async () => {
+        const app = apps[version];
+        await writeFile(join(app.dir, 'Dockerfile'), 'FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\n');
+        const first = await cli(['init', '--json']);
+        expect(first.code, first.stderr).toBe(0);
+        expect(JSON.parse(first.stdout)).toMatchObject({
+          migrations: { dir: 'migrations', outcome: 'created' },
+          dockerfile: { outcome: 'carries' },
+          files: [
+            { path: '.github/workflows/migration-pipeline.yml', outcome: 'created' },
+            { path: 'docs/migration-pipeline-ci.md', outcome: 'created' },
+          ],
+          changed: true,
+        });
+        const workflow = await readFile(join(app.dir, '.github/workflows/migration-pipeline.yml'), 'utf8');
+        const actions = [...workflow.matchAll(/uses: (\.\/node_modules\/\S+)/g)].map(
+          (match) => match[1] as string,
+        );
+        expect(actions).toEqual([
+          './node_modules/migration-pipeline/actions/check',
+          './node_modules/migration-pipeline/actions/release',
+        ]);
+        for (const action of actions) await access(join(app.dir, action, 'action.yml'), constants.R_OK);
+        const again = await cli(['init', '--json']);
+        expect(JSON.parse(again.stdout)).toMatchObject({ changed: false });
+      },
+      COMMAND_TIMEOUT,
+    );
 
     it(
       'migrate new, check (squawk from the install), migrate up and status on DATABASE_URL',
