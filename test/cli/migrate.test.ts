@@ -91,12 +91,12 @@ describe('migration-pipeline migrate (CLI)', () => {
     expect(JSON.parse(stdout).reverted).toEqual(['003-c.mjs', '002-b.mjs']);
   });
 
-  it('new scaffolds the next numbered migration', async () => {
+  it('new scaffolds the next numbered migration (.mts: no package.json says "type": "module")', async () => {
     const { code, stdout } = await cli('migrate', 'new', 'add', 'vendors', 'table');
 
     expect(code).toBe(0);
-    expect(stdout).toBe(`Created ${join('migrations', '004-add-vendors-table.ts')}\n`);
-    expect(await readFile(join(dir, 'migrations', '004-add-vendors-table.ts'), 'utf8')).toContain(
+    expect(stdout).toBe(`Created ${join('migrations', '004-add-vendors-table.mts')}\n`);
+    expect(await readFile(join(dir, 'migrations', '004-add-vendors-table.mts'), 'utf8')).toContain(
       'export async function down',
     );
   });
