@@ -23,8 +23,8 @@ export interface PlainSqlSource {
   /** Set by a Flyway script configuration (`executeInTransaction`); otherwise told from the statements. */
   transaction?: boolean;
   downTransaction?: boolean;
-  /** golang-migrate files often wrap themselves in `BEGIN; … COMMIT;`: that transaction is the engine's own. */
-  unwrapTransaction?: boolean;
+  /** golang-migrate's version with only a down file: its up is empty, and `path` is the down. */
+  emptyUp?: boolean;
 }
 
 /** Lists a folder's migrations, in whichever layout it has, in the order they apply, each with its checksum. */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { MigrationFile, PlainSqlSource } from './files.ts';
-import { refuseEscapes, refuserFor, runnerOf, statementsOf } from './sqlFile.ts';
+import { type Refuse, refuseEscapes, refuserFor, runnerOf, statementsOf } from './sqlFile.ts';
 import { outsideTransactionOnly, transactionControlOf, unrunnableProblem } from './sqlRefusals.ts';
 import type { SqlStatement } from './sqlStatements.ts';
 import type { MigrationFunction, MigrationModule } from './types.ts';
@@ -18,14 +18,20 @@ const TOOL_NAMES: Record<PlainSqlSource['format'], string> = {
  * and its history row, unless it consists of commands PostgreSQL only runs outside one (CREATE INDEX
  * CONCURRENTLY…), which then run one by one outside it, as Flyway does. A file mixing both is
  * refused: the other statements would lose their all-or-nothing. Flyway's `executeInTransaction`
- * decides where a script sets it; golang-migrate's `BEGIN; … COMMIT;` wrapping becomes the engine's
- * transaction; any other transaction control or timeout change in a transactional file is refused.
+ * decides where a script sets it; `BEGIN; … COMMIT;` blocks (golang-migrate's wrapping, Prisma's enum
+ * changes) become part of the engine's transaction; any other transaction control or timeout change
+ * in a transactional file is refused.
  */
 export async function loadPlainSqlMigration(
   file: MigrationFile & { plainSql: PlainSqlSource },
 ): Promise<MigrationModule> {
   const source = file.plainSql;
-  const up = plainRunner(file.name, await readFile(file.path, 'utf8'), source, source.transaction);
+  const up = plainRunner(
+    file.name,
+    source.emptyUp ? '' : await readFile(file.path, 'utf8'),
+    source,
+    source.transaction,
+  );
   if (source.downPath === undefined) return { up: up.run, down: undefined, transaction: up.transactional };
   const down = plainRunner(
     `${file.name} (down)`,
@@ -45,13 +51,14 @@ function plainRunner(
   // Editors on Windows save a byte-order mark, which PostgreSQL would take for part of the first word.
   const sql = text.replace(/^\uFEFF/, '');
   const refuse = refuserFor(name, sql);
-  let statements: SqlStatement[] = [];
+  const written: SqlStatement[] = [];
   for (const statement of statementsOf(sql, 0, sql.length, refuse)) {
     const unrunnable = unrunnableProblem(statement);
     if (unrunnable) throw refuse(statement.offset, unrunnable);
-    statements.push(statement);
+    written.push(statement);
   }
-  if (source.unwrapTransaction) statements = unwrapped(statements);
+  // A file that manages its own transactions (executeInTransaction=false) keeps them as written.
+  const statements = transactionSetting === false ? written : withoutTransactionBlocks(written, refuse);
   const outside = statements.filter((statement) => outsideTransactionOnly(statement));
   const transactional = transactionSetting ?? outside.length === 0;
   const tool = TOOL_NAMES[source.format];
@@ -83,15 +90,45 @@ function plainRunner(
   return { run: runnerOf(statements), transactional };
 }
 
-/** The statements inside a `BEGIN; … COMMIT;` that wraps the whole file, else all of them. */
-function unwrapped(statements: SqlStatement[]): SqlStatement[] {
-  const first = statements[0];
-  const last = statements.at(-1);
-  if (!first || !last || first === last) return statements;
-  const opens = transactionControlOf(first);
-  const closes = transactionControlOf(last);
-  if ((opens === 'BEGIN' || opens === 'START TRANSACTION') && (closes === 'COMMIT' || closes === 'END')) {
-    return statements.slice(1, -1);
+/**
+ * The statements without the `BEGIN; … COMMIT;` blocks' own BEGIN and COMMIT (and a `SET
+ * TRANSACTION` right after a BEGIN, which cannot run once the engine's transaction has begun). Tools
+ * send such a file in one piece, where each block is a transaction of its own (Prisma writes one
+ * around an enum change; golang-migrate files often wrap themselves whole); here the whole file is
+ * one transaction, which holds every block's all-or-nothing. A block that never ends is refused, and
+ * ROLLBACK, or a COMMIT outside a block, is left for the transaction-control refusal.
+ */
+function withoutTransactionBlocks(statements: readonly SqlStatement[], refuse: Refuse): SqlStatement[] {
+  const kept: SqlStatement[] = [];
+  let openedAt: SqlStatement | undefined;
+  let justOpened = false;
+  for (const statement of statements) {
+    const command = transactionControlOf(statement);
+    if (command === 'BEGIN' || command === 'START TRANSACTION') {
+      if (openedAt) {
+        throw refuse(
+          statement.offset,
+          `${command} inside the block that the ${transactionControlOf(openedAt)} above opened; end that block first.`,
+        );
+      }
+      openedAt = statement;
+      justOpened = true;
+      continue;
+    }
+    if ((command === 'COMMIT' || command === 'END') && openedAt) {
+      openedAt = undefined;
+      justOpened = false;
+      continue;
+    }
+    if (justOpened && /^\s*set\s+transaction\b/i.test(statement.code)) continue;
+    justOpened = false;
+    kept.push(statement);
   }
-  return statements;
+  if (openedAt) {
+    throw refuse(
+      openedAt.offset,
+      `${transactionControlOf(openedAt)} opens a block that no COMMIT ends; add the COMMIT.`,
+    );
+  }
+  return kept;
 }

@@ -42,7 +42,7 @@ export async function readMigrationsFolder(dir: string): Promise<MigrationsListi
     case 'prisma':
       return { format, files: await listPrismaMigrations(folder, folder.entries) };
     case 'flyway':
-      return { format, files: await listFlywayMigrations(folder, names) };
+      return { format, files: await listFlywayMigrations(folder, folder.entries) };
     case 'golang-migrate':
       return { format, files: await listGolangMigrateMigrations(folder, names) };
     case 'ley':
@@ -60,12 +60,15 @@ async function detectFormat(folder: MigrationsFolder, entries: Dirent[]): Promis
   const found: { format: MigrationFormat; evidence: string }[] = [];
   const meta = entries.find((entry) => entry.name === 'meta');
   if (meta && (await subfolderEntries(folder, 'meta'))?.some((entry) => entry.name === '_journal.json')) {
-    found.push({ format: 'drizzle', evidence: 'meta/_journal.json' });
-  } else if (await looksLikePrisma(folder, entries)) {
+    // The journal lists the migrations; drizzle-kit writes its schema.ts and relations.ts beside them.
+    return 'drizzle';
+  }
+  if (await looksLikePrisma(folder, entries)) {
     found.push({ format: 'prisma', evidence: 'migration folders holding migration.sql' });
   }
   const files = entries.filter((entry) => !entry.isDirectory()).map((entry) => entry.name);
-  const flyway = files.find(isFlywayName);
+  const flyway =
+    files.find(isFlywayName) ?? (found.length === 0 ? await flywayBelow(folder, entries) : undefined);
   if (flyway) found.push({ format: 'flyway', evidence: flyway });
   const golang = files.find(isGolangMigrateName);
   if (golang) found.push({ format: 'golang-migrate', evidence: golang });
@@ -80,4 +83,13 @@ async function detectFormat(folder: MigrationsFolder, entries: Dirent[]): Promis
     );
   }
   return first?.format ?? 'ley';
+}
+
+/** A Flyway script one folder down (Flyway reads its location's subfolders), if there is one. */
+async function flywayBelow(folder: MigrationsFolder, entries: Dirent[]): Promise<string | undefined> {
+  for (const entry of entries.filter((candidate) => candidate.isDirectory())) {
+    const script = (await subfolderEntries(folder, entry.name))?.find((file) => isFlywayName(file.name));
+    if (script) return `${entry.name}/${script.name}`;
+  }
+  return undefined;
 }

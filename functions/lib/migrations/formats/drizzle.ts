@@ -12,23 +12,16 @@ const journalSchema = z.object({
 /**
  * drizzle-kit's layout: `NNNN_<name>.sql` files applied in the order of `meta/_journal.json`, each
  * named by its journal tag; statements may be separated by `--> statement-breakpoint`, which is a
- * comment to the splitter (it splits at semicolons as psql does). Drizzle applies no downs. A SQL
- * file the journal does not list would never run under drizzle-kit: refused, as is a journal entry
- * without its file.
+ * comment to the splitter (it splits at semicolons as psql does). Drizzle applies no downs. The
+ * journal is the list, as for drizzle-kit: what it does not list (`schema.ts` and `relations.ts` from
+ * `drizzle-kit pull`, a SQL file dropped from the journal) is not a migration; an entry without its
+ * file is refused.
  */
 export async function listDrizzleMigrations(
   folder: MigrationsFolder,
   names: string[],
 ): Promise<MigrationFile[]> {
   const journal = await readJournal(folder);
-  const listed = new Set(journal.entries.map((entry) => `${entry.tag}.sql`));
-  const stray = names.find((name) => name.endsWith('.sql') && !listed.has(name));
-  if (stray) {
-    throw refusal(
-      stray,
-      `${DRIZZLE_JOURNAL} does not list it, so drizzle-kit would never run it. Create migrations with "drizzle-kit generate" (--custom for hand-written SQL), or remove it.`,
-    );
-  }
   const files: MigrationFile[] = [];
   const seen = new Set<string>();
   for (const entry of [...journal.entries].sort((a, b) => a.idx - b.idx)) {

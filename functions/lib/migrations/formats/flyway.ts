@@ -1,5 +1,7 @@
+import type { Dirent } from 'node:fs';
+import { posix } from 'node:path';
 import type { MigrationFile } from '../files.ts';
-import { type MigrationsFolder, readablePath, readSource, refusal } from './folder.ts';
+import { type MigrationsFolder, readablePath, readSource, refusal, subfolderEntries } from './folder.ts';
 
 /** Flyway's versioned (V), undo (U) and baseline (B) scripts: `V2_1__add_orders.sql`. */
 const VERSIONED = /^([VUB])(\d+(?:[._]\d+)*)__(.*)\.sql$/;
@@ -21,18 +23,21 @@ export function isFlywayName(name: string): boolean {
  * Flyway's layout: `V<version>__<description>.sql` applied in version order, compared as versions
  * (`V2` < `V2_1` < `V10`; `.` and `_` separate parts; `V1.0` and `V1` are the same version);
  * `U<version>__…` is the down of the same version; `V….sql.conf` may set `executeInTransaction`.
- * The migration is named by its file name, as Flyway's `script` column does. Repeatables,
- * baseline scripts, callbacks, placeholders and any other SQL file are refused: each means
- * something Flyway would do that this engine does not.
+ * Flyway reads its location's subfolders too: scripts one level down count, named by their path
+ * (`v2/V2__x.sql`, as Flyway's `script` column records them); deeper ones are refused, since a
+ * release carries two levels. Repeatables, baseline scripts, callbacks and placeholders are refused:
+ * each means something Flyway would do that this engine does not. Other files Flyway skips, as here.
  */
 export async function listFlywayMigrations(
   folder: MigrationsFolder,
-  names: string[],
+  entries: Dirent[],
 ): Promise<MigrationFile[]> {
+  const names = await scriptPaths(folder, entries);
   const versioned = new Map<string, { version: bigint[]; up?: string; down?: string }>();
   for (const name of names.filter((candidate) => candidate.endsWith('.sql'))) {
     const kind = refuseUnsupported(name);
-    const [, , digits = ''] = VERSIONED.exec(name) ?? [];
+    if (!kind) continue;
+    const [, , digits = ''] = VERSIONED.exec(posix.basename(name)) ?? [];
     const version = parseVersion(digits);
     const key = version.join('.');
     const entry = versioned.get(key) ?? { version };
@@ -57,18 +62,20 @@ export async function listFlywayMigrations(
       );
     }
     const { path, text, checksum } = await readSource(folder, entry.up);
-    refusePlaceholders(entry.up, text);
-    if (entry.down) refusePlaceholders(entry.down, (await readSource(folder, entry.down)).text);
     const upConfig = await scriptConfig(folder, configs, entry.up);
-    const downConfig = entry.down ? await scriptConfig(folder, configs, entry.down) : undefined;
+    const downConfig = entry.down ? await scriptConfig(folder, configs, entry.down) : {};
+    if (upConfig.placeholders) refusePlaceholders(entry.up, text);
+    if (entry.down && downConfig.placeholders) {
+      refusePlaceholders(entry.down, (await readSource(folder, entry.down)).text);
+    }
     files.push({
       name: entry.up,
       path,
       checksum,
       plainSql: {
         format: 'flyway',
-        ...(upConfig !== undefined ? { transaction: upConfig } : {}),
-        ...(downConfig !== undefined ? { downTransaction: downConfig } : {}),
+        ...(upConfig.transaction !== undefined ? { transaction: upConfig.transaction } : {}),
+        ...(downConfig.transaction !== undefined ? { downTransaction: downConfig.transaction } : {}),
         ...(entry.down ? { downPath: await readablePath(folder, entry.down) } : {}),
       },
     });
@@ -84,35 +91,56 @@ export async function listFlywayMigrations(
   return files;
 }
 
-/** The kind of a script this engine runs (V or U), or a refusal saying why it does not run the others. */
-function refuseUnsupported(name: string): 'V' | 'U' {
+/**
+ * The kind of a script this engine runs (V or U); a refusal for what Flyway would run and this engine
+ * does not; undefined for a name Flyway itself skips (a seed file, notes).
+ */
+function refuseUnsupported(path: string): 'V' | 'U' | undefined {
+  const name = posix.basename(path);
   if (REPEATABLE.test(name)) {
     throw refusal(
-      name,
+      path,
       'it is a Flyway repeatable migration (R__), run again whenever it changes; a release applies each migration once. ' +
         'Put its current content in a new versioned migration (V…__), and each later change in another one.',
     );
   }
   if (CALLBACK.test(name)) {
     throw refusal(
-      name,
+      path,
       'it is a Flyway callback, run around migrations; this engine runs no callbacks. Move what it does into a versioned migration or into the app.',
     );
   }
   const kind = VERSIONED.exec(name)?.[1];
   if (kind === 'B') {
     throw refusal(
-      name,
+      path,
       'it is a Flyway baseline migration (B…__); adopt an existing database with "migrate baseline --to NAME" instead, and keep the V scripts.',
     );
   }
-  if (kind !== 'V' && kind !== 'U') {
-    throw refusal(
-      name,
-      'Flyway would not run it: versioned migrations are named V<version>__<description>.sql (undo: U…). Rename it or move it out of the folder.',
-    );
+  return kind === 'V' || kind === 'U' ? kind : undefined;
+}
+
+/** The folder's files and its subfolders' (one level), as relative paths; a script deeper is refused. */
+async function scriptPaths(folder: MigrationsFolder, entries: Dirent[]): Promise<string[]> {
+  const paths = entries.filter((entry) => !entry.isDirectory()).map((entry) => entry.name);
+  for (const entry of entries.filter((candidate) => candidate.isDirectory())) {
+    for (const inside of (await subfolderEntries(folder, entry.name)) ?? []) {
+      const path = `${entry.name}/${inside.name}`;
+      if (!inside.isDirectory()) {
+        paths.push(path);
+        continue;
+      }
+      const deeper = (await subfolderEntries(folder, path)) ?? [];
+      const script = deeper.find((file) => isFlywayName(file.name));
+      if (script) {
+        throw refusal(
+          `${path}/${script.name}`,
+          'it is more than one folder below the migrations folder, deeper than a release carries. Move it up a level.',
+        );
+      }
+    }
   }
-  return kind;
+  return paths;
 }
 
 function parseVersion(digits: string): bigint[] {
@@ -144,32 +172,44 @@ function refusePlaceholders(name: string, text: string): void {
 }
 
 /** A script's `executeInTransaction`, from its `.sql.conf` when it has one. */
+interface ScriptConfig {
+  transaction?: boolean;
+  /** False when the script says `placeholderReplacement=false`: Flyway then runs `${…}` as written. */
+  placeholders?: boolean;
+}
+
+/** A script's settings, from its `.sql.conf` when it has one. */
 async function scriptConfig(
   folder: MigrationsFolder,
   configs: ReadonlySet<string>,
   script: string,
-): Promise<boolean | undefined> {
+): Promise<ScriptConfig> {
   const name = `${script}${CONFIG_SUFFIX}`;
-  return configs.has(name) ? parseScriptConfig(name, (await readSource(folder, name)).text) : undefined;
+  return configs.has(name)
+    ? parseScriptConfig(name, (await readSource(folder, name)).text)
+    : { placeholders: true };
 }
 
-/** A `.sql.conf`: `executeInTransaction` is the only setting that changes how a script runs here. */
-function parseScriptConfig(name: string, text: string): boolean | undefined {
-  let transaction: boolean | undefined;
+/** A `.sql.conf`: the settings that change how a script runs here; the rest is refused, not ignored. */
+function parseScriptConfig(name: string, text: string): ScriptConfig {
+  const config: ScriptConfig = { placeholders: true };
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const [key = '', value = ''] = line.split('=', 2).map((part) => part.trim());
-    if (key === 'executeInTransaction' && (value === 'true' || value === 'false')) {
-      transaction = value === 'true';
+    const flag = value === 'true' ? true : value === 'false' ? false : undefined;
+    if (key === 'executeInTransaction' && flag !== undefined) {
+      config.transaction = flag;
+    } else if (key === 'placeholderReplacement' && flag !== undefined) {
+      config.placeholders = flag;
     } else if (key === 'encoding' && /^utf-?8$/i.test(value)) {
       // Files are read as UTF-8 already.
     } else {
       throw refusal(
         `${name}:${index + 1}`,
-        `"${line}" is not a setting this engine applies (executeInTransaction=true|false, encoding=UTF-8). Remove it.`,
+        `"${line}" is not a setting this engine applies (executeInTransaction, placeholderReplacement: true|false; encoding=UTF-8). Remove it.`,
       );
     }
   }
-  return transaction;
+  return config;
 }

@@ -1,5 +1,5 @@
 import type { MigrationFile } from '../files.ts';
-import { type MigrationsFolder, readablePath, readSource, refusal } from './folder.ts';
+import { checksumOf, type MigrationsFolder, readablePath, readSource, refusal } from './folder.ts';
 
 /** golang-migrate's file names: `{version}_{title}.up.sql` and `{version}_{title}.down.sql`. */
 const GOLANG_MIGRATE_FILE = /^(\d+)_(.*)\.(up|down)\.sql$/;
@@ -10,57 +10,51 @@ export function isGolangMigrateName(name: string): boolean {
 
 /**
  * golang-migrate's layout: each version an up file and, optionally, a down file, ordered by version
- * as a number. The migration is named `{version}_{title}`, as the files are without their suffixes;
- * its checksum is the up file's (the down is read when it runs). Its files are plain SQL, which
- * golang-migrate sends in one piece: a file wrapped in `BEGIN; … COMMIT;` is one transaction, and
- * runs as the engine's own.
+ * as a number. The migration is named `{version}_{title}` after its up file (the down's title may
+ * differ, as golang-migrate allows); its checksum is the up file's (the down is read when it runs).
+ * A version with only a down file has an empty up, as golang-migrate applies it. A version without a
+ * down is forward-only here (golang-migrate would step past it without undoing anything).
  */
 export async function listGolangMigrateMigrations(
   folder: MigrationsFolder,
   names: string[],
 ): Promise<MigrationFile[]> {
-  const byVersion = new Map<bigint, { stem: string; up?: string; down?: string }>();
+  // Keyed by version and direction, as golang-migrate keys them: an up and a down may differ in title.
+  const byVersion = new Map<bigint, { up?: string; down?: string }>();
   for (const name of names.filter((candidate) => candidate.endsWith('.sql'))) {
     const match = GOLANG_MIGRATE_FILE.exec(name);
-    if (!match) {
-      throw refusal(
-        name,
-        'in a golang-migrate folder every SQL file is named {version}_{title}.up.sql or .down.sql; golang-migrate would not run this one. Rename it or move it out of the folder.',
-      );
-    }
-    const [, digits = '', title = '', direction] = match;
+    // golang-migrate skips what its name pattern does not parse (a seed file, a schema dump).
+    if (!match) continue;
+    const [, digits = '', , direction = 'up'] = match;
     const version = BigInt(digits);
-    const stem = `${digits}_${title}`;
-    const entry = byVersion.get(version) ?? { stem };
-    if (entry.stem !== stem) {
+    const entry = byVersion.get(version) ?? {};
+    const other = entry[direction as 'up' | 'down'];
+    if (other) {
       throw refusal(
         name,
-        `it has the same version as ${entry.up ?? entry.down}; golang-migrate refuses duplicate versions. Renumber one of them.`,
+        `it has the same version and direction as ${other}; golang-migrate refuses that too. Renumber one of them.`,
       );
     }
-    if (direction === 'up') entry.up = name;
-    else entry.down = name;
+    entry[direction as 'up' | 'down'] = name;
     byVersion.set(version, entry);
   }
   const files: MigrationFile[] = [];
   for (const [, entry] of [...byVersion].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const named = (entry.up ?? entry.down) as string;
+    const stem = named.replace(/\.(?:up|down)\.sql$/, '');
+    const down = entry.down ? { downPath: await readablePath(folder, entry.down) } : {};
     if (!entry.up) {
-      throw refusal(
-        entry.down as string,
-        `it has no ${entry.stem}.up.sql beside it; a down without its up cannot be applied. Add the up file or remove this one.`,
-      );
+      // golang-migrate applies a version without an up file as an empty migration.
+      files.push({
+        name: stem,
+        path: down.downPath as string,
+        checksum: checksumOf(''),
+        plainSql: { format: 'golang-migrate', emptyUp: true, ...down },
+      });
+      continue;
     }
     const { path, checksum } = await readSource(folder, entry.up);
-    files.push({
-      name: entry.stem,
-      path,
-      checksum,
-      plainSql: {
-        format: 'golang-migrate',
-        unwrapTransaction: true,
-        ...(entry.down ? { downPath: await readablePath(folder, entry.down) } : {}),
-      },
-    });
+    files.push({ name: stem, path, checksum, plainSql: { format: 'golang-migrate', ...down } });
   }
   return files;
 }

@@ -11,9 +11,13 @@ export function compareMigrationNames(a: string, b: string): number {
   return a.localeCompare(b, undefined, { numeric: true });
 }
 
-/** Whether a file directly in a folder would be read as a ley module or a dbmate SQL file. */
+/**
+ * Whether a file directly in a folder would be read as a ley module or a dbmate SQL file. dbmate
+ * reads only SQL files whose name starts with their version (`^\d+.*\.sql$`): a `schema.sql` beside
+ * them is its schema dump, not a migration.
+ */
 export function isLeyMigrationName(name: string): boolean {
-  return MIGRATION_FILE_ANY_CASE.test(name);
+  return MIGRATION_FILE_ANY_CASE.test(name) && (!/\.sql$/i.test(name) || /^\d/.test(name));
 }
 
 /**

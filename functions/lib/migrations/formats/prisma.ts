@@ -22,7 +22,8 @@ export async function looksLikePrisma(folder: MigrationsFolder, entries: Dirent[
 
 /**
  * Prisma Migrate's layout: one subfolder per migration, named `<timestamp>_<name>`, holding
- * `migration.sql`, in the order of the folder names; the migration is named as its folder, as
+ * `migration.sql`, in the order of the folder names (files beside them are not migrations to Prisma,
+ * nor here); the migration is named as its folder, as
  * `_prisma_migrations.migration_name` does. Prisma applies no downs; a `down.sql` beside
  * `migration.sql` (where Prisma's guide has `migrate diff` write one) is this migration's down.
  */
@@ -31,13 +32,6 @@ export async function listPrismaMigrations(
   entries: Dirent[],
 ): Promise<MigrationFile[]> {
   await refuseOtherProvider(folder, entries);
-  const stray = entries.find((entry) => entry.name.endsWith('.sql') && !entry.isDirectory());
-  if (stray) {
-    throw refusal(
-      stray.name,
-      'in a Prisma migrations folder each migration is a subfolder holding migration.sql; Prisma would not run this file. Move it into a migration folder of its own.',
-    );
-  }
   for (const entry of entries.filter((candidate) => candidate.isSymbolicLink())) {
     if ((await stat(join(folder.dir, entry.name)).catch(() => undefined))?.isDirectory()) {
       throw refusal(

@@ -179,24 +179,9 @@ describe('folders refused before anything runs, naming the file and what to do',
       /1_a:2: COMMIT/,
     ],
     [
-      'a golang-migrate down without its up',
-      { '1_a.up.sql': 'SELECT 1;', '2_b.down.sql': 'SELECT 1;' },
-      /2_b\.down\.sql: .*no 2_b\.up\.sql/,
-    ],
-    [
       'a golang-migrate duplicate version',
       { '1_a.up.sql': 'SELECT 1;', '01_b.up.sql': 'SELECT 1;' },
       /same version/,
-    ],
-    [
-      'a stray SQL file in a golang-migrate folder',
-      { '1_a.up.sql': 'SELECT 1;', 'seed.sql': 'SELECT 1;' },
-      /seed\.sql: .*golang-migrate/,
-    ],
-    [
-      'a Drizzle file missing from the journal',
-      { ...DRIZZLE_FOLDER, '0003_extra.sql': 'SELECT 1;' },
-      /0003_extra\.sql: .*_journal\.json does not list it/,
     ],
     [
       'a Drizzle journal for another database',
@@ -219,6 +204,16 @@ describe('folders refused before anything runs, naming the file and what to do',
       /20240401000000_linked: it is a symbolic link to a folder/,
     ],
     [
+      'a BEGIN that no COMMIT ends',
+      { '1_a.up.sql': 'CREATE TABLE t (id int);\nBEGIN;\nCREATE TABLE u (id int);\n' },
+      /1_a:2: BEGIN opens a block that no COMMIT ends/,
+    ],
+    [
+      'a Flyway script two folders down, which a release would not carry',
+      { 'V1__a.sql': 'SELECT 1;', 'v2/old/V2__b.sql': 'SELECT 1;' },
+      /v2\/old\/V2__b\.sql: it is more than one folder below/,
+    ],
+    [
       'two layouts in one folder',
       { '001-a.ts': 'export async function up() {}', 'V2__b.sql': 'SELECT 1;' },
       /mixes two layouts/,
@@ -238,4 +233,101 @@ describe('folders refused before anything runs, naming the file and what to do',
       expect(await relations(db)).toEqual([]);
     });
   }
+});
+
+describe('real folders as their tools leave them', () => {
+  let db: TestDatabase;
+  beforeEach(async () => {
+    db = await createTestDatabase();
+  });
+  afterEach(async () => {
+    await db.drop();
+  });
+
+  const applied = async (files: Record<string, string>) => {
+    const dir = await migrationsDir(files);
+    return (await migrateUp({ database: db.url, migrationsDir: dir })).applied;
+  };
+
+  it("Prisma's enum change: a BEGIN; … COMMIT; block amid the file, then more statements, all in one transaction", async () => {
+    const enumChange = `-- AlterEnum
+BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER', 'OWNER');
+ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT;
+ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;
+
+-- AlterTable
+ALTER TABLE "User" ADD COLUMN "name" TEXT;
+`;
+    expect(
+      await applied({ ...PRISMA_FOLDER, '20240401000000_roles/migration.sql': enumChange }),
+    ).toHaveLength(4);
+    const [row] = await db.sql`select enum_range(null::"Role")::text as labels`;
+    expect(row?.labels).toBe('{USER,OWNER}');
+  });
+
+  it('a block with SET TRANSACTION right after its BEGIN: the engine’s transaction stands in for it', async () => {
+    expect(
+      await applied({
+        '1_a.up.sql':
+          'BEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE t (id int);\nCOMMIT;\n',
+      }),
+    ).toEqual(['1_a']);
+  });
+
+  it('golang-migrate: an up and a down of one version with other titles, a version with only a down, a seed file skipped', async () => {
+    const dir = await migrationsDir({
+      '1_create_t.up.sql': 'CREATE TABLE t (id int);',
+      '1_drop_t.down.sql': 'DROP TABLE t;',
+      '2_only_down.down.sql': 'SELECT 1;',
+      'seed.sql': 'INSERT INTO nothing VALUES (1);',
+    });
+    expect((await migrateUp({ database: db.url, migrationsDir: dir })).applied).toEqual([
+      '1_create_t',
+      '2_only_down',
+    ]);
+    const down = await migrateDown({ database: db.url, migrationsDir: dir, step: 2 });
+    expect(down.reverted).toEqual(['2_only_down', '1_create_t']);
+    expect(await relations(db)).toEqual([]);
+  });
+
+  it("Drizzle: the journal is the list; drizzle-kit pull's schema.ts and relations.ts and a file it dropped stay out", async () => {
+    expect(
+      await applied({
+        ...DRIZZLE_FOLDER,
+        'schema.ts': 'export const users = {};',
+        'relations.ts': 'export const relations = {};',
+        '0009_dropped.sql': 'SELECT no_such_function();',
+      }),
+    ).toEqual([...DRIZZLE_NAMES]);
+  });
+
+  it('Flyway: scripts in subfolders count, named by their path, with their .sql.conf; a placeholder runs as written where replacement is off', async () => {
+    expect(
+      await applied({
+        'V1__create_t.sql': 'CREATE TABLE t (id int, note text);',
+        'v2/V2__index_t.sql': 'CREATE INDEX CONCURRENTLY t_id ON t (id);',
+        'v2/V2__index_t.sql.conf': 'executeInTransaction=false\n',
+        'v2/V3__note.sql': `INSERT INTO t VALUES (1, '${FLYWAY_PLACEHOLDER}');`,
+        'v2/V3__note.sql.conf': 'placeholderReplacement=false\n',
+        'notes.txt': 'not a script',
+        'seed.sql': 'not a script Flyway runs',
+      }),
+    ).toEqual(['V1__create_t.sql', 'v2/V2__index_t.sql', 'v2/V3__note.sql']);
+  });
+
+  it('dbmate: a schema dump beside the migrations is not one (dbmate reads only files that start with their version)', async () => {
+    expect(
+      await applied({
+        '20240101000000_create_t.sql':
+          '-- migrate:up\nCREATE TABLE t (id int);\n-- migrate:down\nDROP TABLE t;\n',
+        'schema.sql': 'SET statement_timeout = 0;\nCREATE TABLE t (id int);\n',
+      }),
+    ).toEqual(['20240101000000_create_t.sql']);
+  });
 });
