@@ -192,7 +192,7 @@ describe('SQL files as dbmate writes them', () => {
     await db.drop();
   });
 
-  it('runs BEGIN ATOMIC bodies, E-strings with escaped quotes, and repeated up markers; an empty down is a no-op', async () => {
+  it('runs BEGIN ATOMIC bodies, E-strings with escaped quotes, and a second section; an empty down is a no-op', async () => {
     const [{ version } = { version: 0 }] = await db.sql<{ version: number }[]>`
       select current_setting('server_version_num')::int as version`;
     const atomic =
@@ -204,7 +204,8 @@ describe('SQL files as dbmate writes them', () => {
         '-- migrate:up',
         'create table notes (body text);',
         "insert into notes values (E'it\\'s; fine'), ('plain; too');",
-        '-- migrate:up (a second marker is part of the up section, as in dbmate)',
+        '-- migrate:down',
+        '-- migrate:up (a second section, as in dbmate 2.29 and later)',
         atomic,
         '-- migrate:down',
         '',
