@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { MigrationFile, PlainSqlSource } from './files.ts';
 import { type Refuse, refuseEscapes, refuserFor, runnerOf, statementsOf } from './sqlFile.ts';
-import { outsideTransactionOnly, transactionControlOf, unrunnableProblem } from './sqlRefusals.ts';
+import {
+  engineTimeoutChangedBy,
+  outsideTransactionOnly,
+  transactionControlOf,
+  unrunnableProblem,
+} from './sqlRefusals.ts';
 import type { SqlStatement } from './sqlStatements.ts';
 import type { MigrationFunction, MigrationModule } from './types.ts';
 
@@ -19,8 +24,8 @@ const TOOL_NAMES: Record<PlainSqlSource['format'], string> = {
  * CONCURRENTLY…), which then run one by one outside it, as Flyway does. A file mixing both is
  * refused: the other statements would lose their all-or-nothing. Flyway's `executeInTransaction`
  * decides where a script sets it; `BEGIN; … COMMIT;` blocks (golang-migrate's wrapping, Prisma's enum
- * changes) become part of the engine's transaction; any other transaction control or timeout change
- * in a transactional file is refused.
+ * changes) become part of the engine's transaction; a change of lock_timeout or statement_timeout
+ * gives way to the engine's own (logged, not run); any other transaction control is refused.
  */
 export async function loadPlainSqlMigration(
   file: MigrationFile & { plainSql: PlainSqlSource },
@@ -75,7 +80,10 @@ function plainRunner(
       source.format === 'flyway'
         ? "To manage transactions yourself, set executeInTransaction=false in the script's .sql.conf."
         : `${tool}'s files cannot opt out of it; a file of only CREATE INDEX CONCURRENTLY-like statements runs outside a transaction by itself.`;
-    for (const statement of statements) refuseEscapes(statement, refuse, optOut);
+    const timeouts = statements.filter((statement) => engineTimeoutChangedBy(statement));
+    const kept = statements.filter((statement) => !timeouts.includes(statement));
+    for (const statement of kept) refuseEscapes(statement, refuse, optOut);
+    return { run: runnerSkipping(kept, timeouts, name), transactional };
   } else if (transactionSetting === undefined) {
     const inside = statements.find((statement) => !outsideTransactionOnly(statement));
     if (inside && outside[0]) {
@@ -88,6 +96,32 @@ function plainRunner(
     }
   }
   return { run: runnerOf(statements), transactional };
+}
+
+/**
+ * Runs `statements`; the `skipped` timeout changes are named in the log, not run. Files written for
+ * another tool set lock_timeout or statement_timeout to bound how long they wait (or pg_dump's
+ * preamble lifts them); here the engine sets both for each attempt, short and retried, and a change
+ * inside the transaction would override that for the rest of it.
+ */
+function runnerSkipping(
+  statements: readonly SqlStatement[],
+  skipped: readonly SqlStatement[],
+  name: string,
+): MigrationFunction {
+  const run = runnerOf(statements);
+  if (skipped.length === 0) return run;
+  return async (sql, context) => {
+    for (const statement of skipped) {
+      context.log.info(
+        `${name}: not running "${statement.sql.trim()}": the engine's own timeouts bound this migration`,
+        {
+          migration: name,
+        },
+      );
+    }
+    await run(sql, context);
+  };
 }
 
 /**

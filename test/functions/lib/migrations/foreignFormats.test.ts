@@ -280,6 +280,20 @@ ALTER TABLE "User" ADD COLUMN "name" TEXT;
     ).toEqual(['1_a']);
   });
 
+  it("a file's own lock_timeout gives way to the engine's (trigger.dev-style SET, pg_dump's preamble)", async () => {
+    expect(
+      await applied({
+        'V1__baseline.sql':
+          "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSELECT pg_catalog.set_config('search_path', 'public', false);\nCREATE TABLE base (id int);\n",
+        'V2__tighter.sql':
+          "SET lock_timeout = '5s';\nCREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout;\n",
+      }),
+    ).toEqual(['V1__baseline.sql', 'V2__tighter.sql']);
+    const [row] = await db.sql`select lock_timeout from seen`;
+    expect(row?.lock_timeout).not.toBe('5s');
+    expect(row?.lock_timeout).toMatch(/^\d+ms$/);
+  });
+
   it('golang-migrate: an up and a down of one version with other titles, a version with only a down, a seed file skipped', async () => {
     const dir = await migrationsDir({
       '1_create_t.up.sql': 'CREATE TABLE t (id int);',
