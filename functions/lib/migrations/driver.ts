@@ -200,11 +200,18 @@ function refuseIrreversible(files: readonly MigrationFile[], modules: Map<string
   const [has, them, rows] =
     irreversible.length > 1 ? ['have', 'them', 'their history rows'] : ['has', 'it', 'its history row'];
   throw new MigrationsIrreversible(
-    `${irreversible.join(', ')} ${has} no down (forward-only), so nothing was reverted. ${revertAfter}` +
+    `${listed(irreversible)} ${has} no down (forward-only), so nothing was reverted. ${revertAfter}` +
       `To undo ${them}, ship a new migration that does (a fix forward), or undo ${them} by hand and delete ` +
       `${rows} (docs/operations.md, "After MigrationsIrreversible").`,
     { reverted: [], irreversible, keptApplied: files.map((file) => file.name) },
   );
+}
+
+/** Names in a message: a forward-only history can hold hundreds, which the error's context lists whole. */
+export function listed(names: readonly string[], most = 5): string {
+  return names.length <= most
+    ? names.join(', ')
+    : `${names.slice(0, most).join(', ')} and ${names.length - most} more`;
 }
 
 function urlFromLeyConfig(config: unknown): string {

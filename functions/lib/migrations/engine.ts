@@ -5,7 +5,7 @@ import { InvalidInput, MigrationsIrreversible, PipelineError, RollbackFailed } f
 import { type Clock, type Log, silentLog, systemClock } from '../runtime.ts';
 import { findLockHolder, type LockHolder, migrationLockKey } from './advisoryLock.ts';
 import { invalidIndexes } from './apply.ts';
-import { createDriver, type DriverOptions, type DriverSession, type LeyDriver } from './driver.ts';
+import { createDriver, type DriverOptions, type DriverSession, type LeyDriver, listed } from './driver.ts';
 import type { MigrationFile } from './files.ts';
 import { type MigrationFormat, readMigrationsFolder } from './formats/detect.ts';
 import { type AppliedMigration, readHistory } from './history.ts';
@@ -176,9 +176,9 @@ function forwardOnlyKept(
       ? ''
       : below.length === 1
         ? `, and so does ${below[0]} before it`
-        : `, and so do the ${below.length} before it (${below.join(', ')})`;
+        : `, and so do the ${below.length} before it (${listed(below)})`;
   return new MigrationsIrreversible(
-    `${reverted.length > 0 ? `Reverted ${reverted.join(', ')}.` : 'Reverted nothing.'} ` +
+    `${reverted.length > 0 ? `Reverted ${listed(reverted)}.` : 'Reverted nothing.'} ` +
       `${stopper} has no down (forward-only), so it stays applied${others}. ` +
       'The previous app runs on this newer schema, as expand/contract migrations allow: check that it works, ' +
       'then ship a fix forward in a new release. Going back further means undoing those changes by hand ' +
