@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import { BundleInvalid, MigrationInvalid } from '../errors.ts';
 import { MAX_SOURCE_DEPTH } from '../migrations/formats/sources.ts';
-import { readTar, TarError, writeTar } from './tar.ts';
+import { fitsUstarHeader, readTar, TarError, writeTar } from './tar.ts';
 
 /** What a bundle holds: where its migrations were read from, and each one's name, checksum and size. */
 export interface BundleManifest {
@@ -29,8 +29,9 @@ export interface BundleFile {
 const MANIFEST_PATH = 'manifest.json';
 /** Migrations sit under their own folder in the archive, so that no migration name can collide with the manifest. */
 const MIGRATIONS_FOLDER = 'migrations/';
-/** A ustar header's name field: each part of a migration's path is kept whole in it. */
+/** What a ustar header holds: a file name of 100 bytes, under a folder path of 155 (`migrations/` in it). */
 const MAX_NAME_BYTES = 100;
+const MAX_FOLDER_BYTES = 155 - MIGRATIONS_FOLDER.length;
 const SHA256_HEX = /^[a-f0-9]{64}$/;
 
 const manifestSchema = z.strictObject({
@@ -203,12 +204,12 @@ function nameProblem(name: string): string | null {
     if (part === '' || part === '.' || part === '..') {
       return `has a part ${JSON.stringify(part)} that is not a folder or file name`;
     }
-    if (Buffer.byteLength(part) > MAX_NAME_BYTES) {
-      return `has a part longer than ${MAX_NAME_BYTES} bytes`;
-    }
   }
   if (parts.length > MAX_SOURCE_DEPTH) {
     return `is more than ${MAX_SOURCE_DEPTH} levels deep; a release carries a folder's files and its subfolders' only`;
+  }
+  if (!fitsUstarHeader(MIGRATIONS_FOLDER + name)) {
+    return `is too long for the bundle (a file name of at most ${MAX_NAME_BYTES} bytes, in a folder of at most ${MAX_FOLDER_BYTES})`;
   }
   return null;
 }

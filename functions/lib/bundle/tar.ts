@@ -103,6 +103,16 @@ function readHeader(block: Buffer, offset: number): { path: string; size: number
   return { path, size };
 }
 
+/** Whether a ustar header can hold the path (see `splitPath`). */
+export function fitsUstarHeader(path: string): boolean {
+  try {
+    splitPath(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** ustar keeps a path of up to 100 bytes in `name`; a longer one is split at a slash into `prefix` and `name`. */
 function splitPath(path: string): { prefix: string; name: string } {
   if (Buffer.byteLength(path) <= NAME_BYTES) return { prefix: '', name: path };

@@ -172,12 +172,22 @@ describe('packBundle', () => {
     ['sub\\..\\..\\x.sql', "contains '\\'"],
     ['..', 'is not a file name'],
     ['001\0.sql', 'a NUL character'],
-    [`${'9'.repeat(98)}.sql`, 'longer than 100 bytes'],
-    [`sub/${'9'.repeat(98)}.sql`, 'longer than 100 bytes'],
+    [`${'9'.repeat(98)}.sql`, 'too long for the bundle'],
+    [`sub/${'9'.repeat(98)}.sql`, 'too long for the bundle'],
+    [`${'d'.repeat(145)}/migration.sql`, 'too long for the bundle'],
   ])('refuses to pack a migration named %j', (name, problem) => {
     const pack = () => packBundle(SOURCE, [{ name, content: Buffer.from('select 1') }]);
     expect(pack).toThrow(MigrationInvalid);
     expect(pack).toThrow(problem);
+  });
+
+  it("keeps a Prisma migration folder's long name (up to 144 bytes) whole", () => {
+    const long = `20231102143530_${'added_relationships_'.repeat(6)}`.slice(0, 144);
+    const { archive } = packBundle(SOURCE, [
+      { name: `${long}/migration.sql`, content: Buffer.from('select 1;\n') },
+    ]);
+    const { files } = unpackBundle(archive, sha256Of(archive));
+    expect(files.map((file) => file.name)).toEqual([`${long}/migration.sql`]);
   });
 
   it('refuses a name that is also the folder of another', () => {
