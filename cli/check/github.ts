@@ -1,6 +1,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
+import { escapeData, escapeProperty } from '../githubActions.ts';
 import type { CheckFinding, CheckReport } from './check.ts';
 
 /**
@@ -16,10 +17,6 @@ export interface LocatedFinding {
   file?: string;
   line?: number;
 }
-
-/** Workflow-command escaping: data in a message, and properties (which also escape `:` and `,`). */
-const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-const escapeProperty = (text: string) => escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
 
 /**
  * Places every finding: the file each migration was read from (relative to `root`, where GitHub
@@ -64,7 +61,7 @@ const LEADING_COMMENTS = /^(?:\s*(?:--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/))*\s*/;
  * from a parameter on (`$1`, what a module's `${value}` became) cannot be in the file and are left out.
  * Undefined when the file does not show them (a module that builds its SQL).
  */
-export function lineOf(source: string, statement: string): number | undefined {
+function lineOf(source: string, statement: string): number | undefined {
   const words: string[] = [];
   for (const word of statement.replace(LEADING_COMMENTS, '').split(/\s+/)) {
     if (word === '' || /\$\d/.test(word)) break;

@@ -1,4 +1,3 @@
-import { appendFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describeTarget } from '../../functions/lib/db/connection.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
@@ -12,6 +11,7 @@ import {
 } from '../check/github.ts';
 import { loadSeverities } from '../check/rules.ts';
 import { withCliDatabase } from '../database.ts';
+import { appendStepSummary } from '../githubActions.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
 import { requireMigrations } from './migrate/runSupport.ts';
@@ -106,8 +106,7 @@ async function runCheck(
 async function reportToGithub(io: CliIo, report: CheckReport, migrationsDir: string): Promise<void> {
   const located = await locateFindings(report, { migrationsDir, root: io.cwd });
   io.stdout(findingAnnotations(located));
-  const summaryFile = io.env.GITHUB_STEP_SUMMARY;
-  if (summaryFile) await appendFile(summaryFile, checkSummaryMarkdown(report, located));
+  await appendStepSummary(io.env, checkSummaryMarkdown(report, located));
 }
 
 /** A check that could not finish still shows on the run, not only in its log. */

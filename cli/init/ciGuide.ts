@@ -1,3 +1,4 @@
+import { executionArnFor } from '../release/executionName.ts';
 import type { CiSettings } from './ciSettings.ts';
 import { ROLE_VARIABLE, WORKFLOW_PATH } from './workflow.ts';
 
@@ -15,7 +16,7 @@ export function ciGuideMarkdown(settings: CiSettings): string {
   const account = fromArn?.split(':')[4] ?? 'ACCOUNT_ID';
   const stateMachineArn =
     fromArn ?? `arn:aws:states:${settings.region}:${account}:stateMachine:STATE_MACHINE_NAME`;
-  const executions = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
+  const executions = executionArnFor(stateMachineArn, '*');
   const repository = settings.githubRepository ?? 'OWNER/REPOSITORY';
   const stack = 'stack' in settings.pipeline ? settings.pipeline.stack : undefined;
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../io.ts';
+import { STATE_MACHINE_ARN } from '../release/locate.ts';
 
 /** What the workflow and the IAM guide name: where the image goes and which pipeline releases it. */
 export interface CiSettings {
@@ -77,7 +78,7 @@ export async function ciSettings(
           stateMachineArn: checked(
             flags['state-machine-arn'],
             '--state-machine-arn',
-            /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/,
+            STATE_MACHINE_ARN,
             'arn:aws:states:<region>:<account>:stateMachine:<name>',
           ),
         };

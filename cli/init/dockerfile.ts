@@ -1,8 +1,10 @@
 import { posix } from 'node:path';
-import { MIGRATIONS_PATH_LABEL } from '../../functions/lib/registry/readImageMigrations.ts';
+import {
+  DEFAULT_MIGRATIONS_PATH,
+  MIGRATIONS_PATH_LABEL,
+} from '../../functions/lib/registry/readImageMigrations.ts';
 
 /** Where a release looks for the migrations in the image when no label names another path. */
-export const IMAGE_MIGRATIONS_PATH = '/app/migrations';
 
 /** What the Dockerfile's final stage does with the migrations. */
 export type DockerfileVerdict =
@@ -37,7 +39,7 @@ export function readDockerfile(text: string, dir: string): DockerfileVerdict {
       if (landing) copied = { imagePath: landing, evidence: instruction.text };
     }
   }
-  if (copied?.imagePath === IMAGE_MIGRATIONS_PATH) return { carries: true, ...copied };
+  if (copied?.imagePath === DEFAULT_MIGRATIONS_PATH) return { carries: true, ...copied };
   if (copied)
     return { carries: false, lines: [LINES_COMMENT, `LABEL ${MIGRATIONS_PATH_LABEL}=${copied.imagePath}`] };
   return { carries: false, lines: copyLines(dir) };
@@ -49,8 +51,8 @@ const LINES_COMMENT = '# Releases read the migrations from the image (migration-
 export function copyLines(dir: string): string[] {
   // The JSON form keeps a path with spaces in one piece.
   const copy = /\s/.test(dir)
-    ? `COPY ${JSON.stringify([`${dir}/`, `${IMAGE_MIGRATIONS_PATH}/`])}`
-    : `COPY ${dir}/ ${IMAGE_MIGRATIONS_PATH}/`;
+    ? `COPY ${JSON.stringify([`${dir}/`, `${DEFAULT_MIGRATIONS_PATH}/`])}`
+    : `COPY ${dir}/ ${DEFAULT_MIGRATIONS_PATH}/`;
   return [LINES_COMMENT, copy];
 }
 
@@ -83,7 +85,7 @@ function whereMigrationsLand(args: string, dir: string, workdir: string): string
   if (destination === undefined || paths.length === 0) return undefined;
   const target = posix.resolve(workdir, destination);
   // From another stage the sources are that stage's paths: only the destination tells.
-  if (fromStage) return target === IMAGE_MIGRATIONS_PATH ? target : undefined;
+  if (fromStage) return target === DEFAULT_MIGRATIONS_PATH ? target : undefined;
   for (const source of paths.map(contextPath)) {
     // A folder's contents land in the destination (COPY db/migrations /app/migrations).
     if (source === dir) return target;

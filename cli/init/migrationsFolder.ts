@@ -8,7 +8,7 @@ import {
 import { UsageError } from '../io.ts';
 
 /** Where the tools the engine reads keep their migrations, most usual first. */
-export const USUAL_MIGRATION_FOLDERS = [
+const USUAL_MIGRATION_FOLDERS = [
   'migrations',
   'db/migrations',
   'prisma/migrations',

@@ -1,8 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
 import type { MigrationFormat } from '../../functions/lib/migrations/formats/detect.ts';
 import { DRIZZLE_JOURNAL } from '../../functions/lib/migrations/formats/drizzle.ts';
+import { descriptionWords, nextNumber, timestamp } from './numbering.ts';
 
 export interface Scaffolded {
   /** The migration's name, as the history will record it. */
@@ -24,17 +25,16 @@ export async function scaffoldForeignMigration(
   description: string,
   now: Date,
 ): Promise<Scaffolded> {
-  const words = description
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '');
+  const words = descriptionWords(description, '_');
   const existing = (await listMigrationFiles(dir)).map((file) => file.name);
   const header = `-- ${description}\n`;
   switch (format) {
     case 'flyway': {
+      // Scripts may sit in a subfolder (v2/V10__x.sql): the version is the file name's.
       const version = nextNumber(
-        existing.map((name) => /^V(\d+)/.exec(name)?.[1]),
+        existing.map((name) => /^V(\d+)/.exec(posix.basename(name))?.[1]),
         now,
+        1,
       );
       return writeAll(dir, [
         [`V${version}__${words}.sql`, header],
@@ -45,6 +45,7 @@ export async function scaffoldForeignMigration(
       const version = nextNumber(
         existing.map((name) => /^(\d+)_/.exec(name)?.[1]),
         now,
+        1,
       );
       return writeAll(
         dir,
@@ -56,7 +57,7 @@ export async function scaffoldForeignMigration(
       );
     }
     case 'prisma': {
-      const newest = existing.at(-1)?.slice(0, 14);
+      const newest = /^\d{14}/.exec(existing.at(-1) ?? '')?.[0];
       let stamp = timestamp(now);
       // Two in the same second would share a prefix; Prisma orders by folder name.
       if (newest !== undefined && stamp <= newest) stamp = String(BigInt(newest) + 1n);
@@ -65,20 +66,6 @@ export async function scaffoldForeignMigration(
     case 'drizzle':
       return scaffoldDrizzle(dir, words, header, now);
   }
-}
-
-/** The next number after the folder's newest, padded like it; a timestamp when the folder uses them. */
-function nextNumber(numbers: (string | undefined)[], now: Date): string {
-  const last = numbers.filter((number): number is string => number !== undefined).at(-1);
-  if (last && last.length >= 12) {
-    const stamp = timestamp(now);
-    return stamp > last ? stamp : String(BigInt(last) + 1n);
-  }
-  return String(BigInt(last ?? '0') + 1n).padStart(last?.length ?? 1, '0');
-}
-
-function timestamp(now: Date): string {
-  return now.toISOString().replace(/\D/g, '').slice(0, 14);
 }
 
 async function writeAll(dir: string, files: [string, string][], name?: string): Promise<Scaffolded> {

@@ -4,6 +4,7 @@ import { InvalidInput } from '../../functions/lib/errors.ts';
 import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
 import { detectMigrationFormat, FORMAT_DESCRIPTIONS } from '../../functions/lib/migrations/formats/detect.ts';
 import { type Scaffolded, scaffoldForeignMigration } from './foreignScaffold.ts';
+import { descriptionWords, nextNumber } from './numbering.ts';
 
 export type ScaffoldFormat = 'ts' | 'mts' | 'mjs' | 'sql';
 
@@ -20,10 +21,7 @@ export interface ScaffoldOptions {
  * padded like the existing ones, or a UTC timestamp when the folder uses timestamps.
  */
 export async function scaffoldMigration(options: ScaffoldOptions): Promise<Scaffolded> {
-  const slug = options.description
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '');
+  const slug = descriptionWords(options.description, '-');
   if (!slug) {
     throw new InvalidInput('Describe the migration in a few words, e.g. "migrate new add vendors table".', {
       field: 'description',
@@ -41,14 +39,8 @@ export async function scaffoldMigration(options: ScaffoldOptions): Promise<Scaff
     }
     return scaffoldForeignMigration(folderFormat, dir, options.description.trim(), options.now ?? new Date());
   }
-  const prefixes = (await listMigrationFiles(dir))
-    .map((file) => /^(\d+)/.exec(file.name)?.[1])
-    .filter((prefix): prefix is string => prefix !== undefined);
-  const last = prefixes.at(-1);
-  const prefix =
-    last && last.length >= 12
-      ? (options.now ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14)
-      : String(Number(last ?? 0) + 1).padStart(last?.length ?? 3, '0');
+  const numbers = (await listMigrationFiles(dir)).map((file) => /^(\d+)/.exec(file.name)?.[1]);
+  const prefix = nextNumber(numbers, options.now ?? new Date(), 3);
   const format = options.format ?? (await defaultModuleFormat(dir));
   const name = `${prefix}-${slug}.${format}`;
   const path = join(dir, name);

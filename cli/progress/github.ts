@@ -1,10 +1,6 @@
-import { appendFile } from 'node:fs/promises';
+import { appendStepSummary, escapeData, escapeProperty } from '../githubActions.ts';
 import { formatDuration } from '../output.ts';
 import { migrationResults, type ReleaseSummary } from './reporter.ts';
-
-/** Workflow-command escaping: data in a message, and properties (which also escape `:` and `,`). */
-const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-const escapeProperty = (text: string) => escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
 
 /** The `::error::`/`::notice::` annotation GitHub Actions shows on the run for this release. */
 function githubAnnotation(summary: ReleaseSummary, consoleUrl?: string): string {
@@ -57,6 +53,5 @@ export async function reportToGithub(
 ): Promise<void> {
   if (env.GITHUB_ACTIONS !== 'true') return;
   write(githubAnnotation(summary, consoleUrl));
-  if (env.GITHUB_STEP_SUMMARY)
-    await appendFile(env.GITHUB_STEP_SUMMARY, stepSummaryMarkdown(summary, consoleUrl));
+  await appendStepSummary(env, stepSummaryMarkdown(summary, consoleUrl));
 }

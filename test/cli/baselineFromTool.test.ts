@@ -44,6 +44,18 @@ describe('migrate baseline names --to from the other tool’s own history', () =
       /Its flyway_schema_history says the newest applied is V1_1__create_orders\.sql: "migrate baseline --to V1_1__create_orders\.sql"/,
     ],
     [
+      'Flyway after an undo',
+      FLYWAY_FOLDER,
+      `create table flyway_schema_history (installed_rank int primary key, version varchar(50), description varchar(200) not null,
+         type varchar(20) not null, script varchar(1000) not null, checksum int, installed_by varchar(100) not null,
+         installed_on timestamp not null default now(), execution_time int not null, success boolean not null);
+       insert into flyway_schema_history values
+         (1, '1', 'create users', 'SQL', 'V1__create_users.sql', 1, 'ci', now(), 5, true),
+         (2, '1.1', 'create orders', 'SQL', 'V1_1__create_orders.sql', 2, 'ci', now(), 5, true),
+         (3, '1.1', 'create orders', 'UNDO_SQL', 'U1_1__create_orders.sql', 3, 'ci', now(), 5, true)`,
+      /says the newest applied is V1__create_users\.sql/,
+    ],
+    [
       'Flyway with a failed migration',
       FLYWAY_FOLDER,
       `create table flyway_schema_history (installed_rank int primary key, version varchar(50), description varchar(200) not null,

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readMigrationsFolder } from '../../cli/local/folderRelease.ts';
+import { readFolderAsImage } from '../../cli/local/folderRelease.ts';
 import { packBundle, unpackBundle } from '../../functions/lib/bundle/bundle.ts';
 import { MigrationInvalid } from '../../functions/lib/errors.ts';
 import { DIGEST, REPOSITORY } from '../support/aws.ts';
@@ -11,7 +11,7 @@ import { addMigrations } from '../support/migrationsDir.ts';
 
 const PRISMA_INIT = '20240105093000_init/migration.sql';
 
-describe('readMigrationsFolder: the files a release from a local folder carries', () => {
+describe('readFolderAsImage: the files a release from a local folder carries', () => {
   let root: string;
   let dir: string;
   beforeEach(async () => {
@@ -24,10 +24,10 @@ describe('readMigrationsFolder: the files a release from a local folder carries'
   });
 
   const read = async () =>
-    (await readMigrationsFolder(dir)).files.map((file) => [file.name, file.content.toString('utf8')]);
+    (await readFolderAsImage(dir)).files.map((file) => [file.name, file.content.toString('utf8')]);
 
   const refusal = async (problem: RegExp, migration: string) => {
-    const error = await readMigrationsFolder(dir).catch((caught: unknown) => caught);
+    const error = await readFolderAsImage(dir).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MigrationInvalid);
     expect(error).toMatchObject({ context: { migration } });
     expect((error as Error).message).toMatch(problem);
@@ -51,7 +51,7 @@ describe('readMigrationsFolder: the files a release from a local folder carries'
       ].sort(([a], [b]) => ((a as string) < (b as string) ? -1 : 1)),
     );
     // The names a bundle keeps, in the same order.
-    const files = (await readMigrationsFolder(dir)).files;
+    const files = (await readFolderAsImage(dir)).files;
     const { archive, ref } = packBundle(
       { image: { repository: REPOSITORY, digest: DIGEST }, migrationsPath: dir },
       files,
@@ -87,7 +87,7 @@ describe('readMigrationsFolder: the files a release from a local folder carries'
     ]);
     await addMigrations(dir, Object.fromEntries(files));
     await symlink('journal', join(dir, 'meta'));
-    await refusal(/is a symbolic link to the folder .*journal; a release carries files/, 'meta');
+    await refusal(/it is a symbolic link to a folder, which a release does not carry/, 'meta');
   });
 
   it('refuses a link to a file of the folder that the release does not carry', async () => {
@@ -101,7 +101,7 @@ describe('readMigrationsFolder: the files a release from a local folder carries'
 
   it('still fails with the engine’s errors: a folder without migrations, a migration the engine refuses', async () => {
     await addMigrations(dir, { 'README.md': 'no migrations', 'notes/deeper/0001_x.sql': 'too deep' });
-    await expect(readMigrationsFolder(dir)).rejects.toMatchObject({ name: 'MigrationsNotFound' });
+    await expect(readFolderAsImage(dir)).rejects.toMatchObject({ name: 'MigrationsNotFound' });
     await addMigrations(dir, { '0001_x.SQL': 'select 1' });
     await refusal(/extension .SQL is not lower case/, '0001_x.SQL');
   });

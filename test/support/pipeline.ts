@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vi } from 'vitest';
-import { folderResolveHandler, readMigrationsFolder } from '../../cli/local/folderRelease.ts';
+import { folderResolveHandler, readFolderAsImage } from '../../cli/local/folderRelease.ts';
 import {
   type LambdaHandler,
   type LocalHandlers,
@@ -123,7 +123,7 @@ export function onLoopback(databaseUrl: string, appRunnerUrl: string): Record<st
 
 /** A folder's migrations packed into `store` as ResolveImage would (none for an empty folder). */
 export async function bundleFolder(dir: string, store: BundleStore): Promise<BundleRef | undefined> {
-  const read = await readMigrationsFolder(dir).catch(() => undefined);
+  const read = await readFolderAsImage(dir).catch(() => undefined);
   if (!read) return undefined;
   const { archive, ref } = packBundle(
     { image: { repository: REPOSITORY, digest: '' }, migrationsPath: read.migrationsPath },

@@ -38,7 +38,10 @@ export async function baselineCommand(argv: string[], io: CliIo): Promise<number
   const retries = positiveInteger(values['lock-retries'], 'lock-retries') ?? 0;
   const migrationsDir = resolve(io.cwd, values.dir);
   if (values.to === undefined) {
-    const suggestion = await withCliDatabase(io, (url) => suggestBaseline(url, migrationsDir));
+    // Only a hint: a folder or a history that cannot be read leaves the plain request.
+    const suggestion = await withCliDatabase(io, (url) => suggestBaseline(url, migrationsDir)).catch(
+      () => 'Run "migrate status" to see the names.',
+    );
     throw new UsageError(`Give --to NAME: the newest migration the database already has. ${suggestion}`);
   }
   const options = cliRunOptions(io, { runId: values['run-id'], settings, json: values.json });

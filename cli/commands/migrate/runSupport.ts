@@ -30,7 +30,8 @@ export function cliRunOptions(
 export async function requireMigrations(migrationsDir: string): Promise<void> {
   if ((await listMigrationFiles(migrationsDir)).length > 0) return;
   throw new InvalidInput(
-    `The migrations folder ${migrationsDir} holds no migration (files like 001-create-users.ts, .mjs, .js or .sql), ` +
+    `The migrations folder ${migrationsDir} holds no migration (ley or dbmate files like 001-create-users.ts or .sql, ` +
+      'or a Prisma, Drizzle, Flyway or golang-migrate folder), ' +
       'so there is nothing to judge. Pass the folder that holds them with --dir.',
     { field: 'dir' },
   );

@@ -1,7 +1,6 @@
 import { readMigrationsFolder } from './formats/detect.ts';
 
 export { checksumOf, MAX_MIGRATION_BYTES } from './formats/folder.ts';
-export { compareMigrationNames } from './formats/ley.ts';
 
 /**
  * A migration in a folder. `name` is how the history records it: the file name for ley, dbmate and

@@ -60,8 +60,8 @@ export function checkHistory(
   const early = files.find((file, index) => !appliedNames.has(file.name) && index < newestIndex);
   if (early) {
     throw new MigrationOutOfOrder(
-      `Migration ${early.name} is new but sorts before ${newest}, which is already applied. ` +
-        'Rename it so that it sorts after the newest applied migration (migrate new picks the next number).',
+      `Migration ${early.name} is new but comes before ${newest} in the folder's order, and ${newest} is already applied. ` +
+        'Rename it (or, for Drizzle, move its journal entry) so that it comes after the newest applied migration (migrate new picks the next one).',
       { migration: early.name, newestApplied: newest },
     );
   }
@@ -105,8 +105,8 @@ export function selectForUp(
         },
       );
     }
-    const last = files.indexOf(target);
-    selected = selected.filter((file) => files.indexOf(file) <= last);
+    const unselected = new Set(files.slice(files.indexOf(target) + 1));
+    selected = selected.filter((file) => !unselected.has(file));
   }
   return step === undefined ? selected : selected.slice(0, step);
 }

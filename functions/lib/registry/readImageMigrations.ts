@@ -10,7 +10,7 @@ export type { RegistryAccess, RegistryCredentials } from './distribution.ts';
 
 /** The image label naming the migrations folder, when it is not the default. */
 export const MIGRATIONS_PATH_LABEL = 'io.migration-pipeline.migrations';
-const DEFAULT_MIGRATIONS_PATH = '/app/migrations';
+export const DEFAULT_MIGRATIONS_PATH = '/app/migrations';
 
 /** Where layer indexes are kept between reads (memory, a folder, the stack's bucket). */
 export interface LayerIndexCache {

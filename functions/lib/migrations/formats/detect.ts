@@ -3,7 +3,7 @@ import { MigrationInvalid } from '../../errors.ts';
 import type { MigrationFile } from '../files.ts';
 import { listDrizzleMigrations } from './drizzle.ts';
 import { isFlywayName, listFlywayMigrations } from './flyway.ts';
-import { type MigrationsFolder, openFolder, subfolderEntries } from './folder.ts';
+import { type MigrationsFolder, openFolder, refuseLinkedFolders, subfolderEntries } from './folder.ts';
 import { isGolangMigrateName, listGolangMigrateMigrations } from './golangMigrate.ts';
 import { isLeyMigrationName, listLeyMigrations } from './ley.ts';
 import { listPrismaMigrations, looksLikePrisma } from './prisma.ts';
@@ -34,6 +34,7 @@ export interface MigrationsListing {
  */
 export async function readMigrationsFolder(dir: string): Promise<MigrationsListing> {
   const folder = await openFolder(dir);
+  await refuseLinkedFolders(folder, folder.entries);
   const format = await detectFormat(folder, folder.entries);
   const names = folder.entries.map((entry) => entry.name);
   switch (format) {

@@ -151,7 +151,7 @@ function parseVersion(digits: string): bigint[] {
 }
 
 /** Part by part as numbers; a version that is a prefix of another comes first (`2` before `2.1`). */
-export function compareVersions(a: readonly bigint[], b: readonly bigint[]): number {
+function compareVersions(a: readonly bigint[], b: readonly bigint[]): number {
   for (let index = 0; index < Math.max(a.length, b.length); index += 1) {
     const left = a[index];
     const right = b[index];

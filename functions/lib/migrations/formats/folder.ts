@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { InvalidInput, MigrationInvalid } from '../../errors.ts';
 
 /** Larger than any schema change; a file past it is a data dump that belongs in a batched migration. */
@@ -35,6 +35,21 @@ export async function openFolder(dir: string): Promise<MigrationsFolder & { entr
       { field: 'dir' },
       { cause: error },
     );
+  }
+}
+
+/**
+ * Refuses a symbolic link to a folder among `entries`: a release reads the image's layers, where a
+ * linked folder's files are not under the migrations path, so a local run must not see them either.
+ */
+export async function refuseLinkedFolders(folder: MigrationsFolder, entries: Dirent[]): Promise<void> {
+  for (const entry of entries.filter((candidate) => candidate.isSymbolicLink())) {
+    if ((await stat(join(folder.dir, entry.name)).catch(() => undefined))?.isDirectory()) {
+      throw refusal(
+        entry.name,
+        'it is a symbolic link to a folder, which a release does not carry out of an image. Make it a real folder.',
+      );
+    }
   }
 }
 
@@ -115,11 +130,6 @@ async function insideFolder(folder: MigrationsFolder, path: string, name: string
     );
   }
   return target;
-}
-
-/** The name of a path inside the folder, POSIX style, as errors and the history show it. */
-export function nameInFolder(folder: MigrationsFolder, path: string): string {
-  return relative(folder.dir, path).split(sep).join('/');
 }
 
 /** In MiB when that tells it apart from the limit, else in bytes ("32 MiB, more than the 32 MiB" says nothing). */

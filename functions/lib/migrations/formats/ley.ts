@@ -7,7 +7,7 @@ const MIGRATION_FILE = /^(?!.*\.d\.[cm]?ts$).*\.(?:[cm]?[jt]s|sql)$/;
 const MIGRATION_FILE_ANY_CASE = new RegExp(MIGRATION_FILE.source, 'i');
 
 /** ley's order: by name, numbers compared as numbers, so `10-x` sorts after `9-x`. */
-export function compareMigrationNames(a: string, b: string): number {
+function compareMigrationNames(a: string, b: string): number {
   return a.localeCompare(b, undefined, { numeric: true });
 }
 

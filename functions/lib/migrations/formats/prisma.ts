@@ -1,6 +1,4 @@
 import type { Dirent } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { MigrationFile } from '../files.ts';
 import { type MigrationsFolder, readablePath, readSource, refusal, subfolderEntries } from './folder.ts';
 
@@ -32,14 +30,6 @@ export async function listPrismaMigrations(
   entries: Dirent[],
 ): Promise<MigrationFile[]> {
   await refuseOtherProvider(folder, entries);
-  for (const entry of entries.filter((candidate) => candidate.isSymbolicLink())) {
-    if ((await stat(join(folder.dir, entry.name)).catch(() => undefined))?.isDirectory()) {
-      throw refusal(
-        entry.name,
-        'it is a symbolic link to a folder, which a release does not carry out of an image. Make it a real folder.',
-      );
-    }
-  }
   const migrationFolders = entries
     .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name)

@@ -31,21 +31,31 @@ export async function readToolHistory(
 const READERS: Record<MigrationFormat, Reader> = {
   flyway: async (sql, files) => {
     if (!(await exists(sql, 'flyway_schema_history'))) return undefined;
-    const rows = await sql<{ script: string; type: string; success: boolean }[]>`
-      select script, type, success from flyway_schema_history order by installed_rank desc limit 1`;
-    const [row] = rows;
     const table = 'flyway_schema_history';
-    if (!row) return { table };
-    if (!row.success)
+    const rows = await sql<{ version: string | null; script: string; type: string; success: boolean }[]>`
+      select version, script, type, success from flyway_schema_history order by installed_rank`;
+    const failed = rows.find((row) => !row.success);
+    if (failed)
       return {
         table,
-        problem: `Flyway recorded ${row.script} as failed; repair or finish it with Flyway first`,
+        problem: `Flyway recorded ${failed.script} as failed; repair or finish it with Flyway first`,
       };
-    if (row.type.startsWith('UNDO'))
-      return { table, problem: `its newest entry undoes ${row.script}; name the migration yourself` };
-    // Flyway records the script's path under its location; the folder names it by file name.
-    const script = row.script.split('/').at(-1);
-    return { table, newest: files.find((file) => file.name === script)?.name };
+    // Replayed in order: an undo (or a repair's delete) takes its version back out.
+    const applied = new Map<string, string>();
+    for (const row of rows) {
+      if (row.version === null) continue;
+      if (row.type === 'SQL') applied.set(row.version, row.script);
+      else if (row.type === 'UNDO_SQL' || row.type === 'DELETE') applied.delete(row.version);
+    }
+    // Flyway records a script by its path under the location, as the folder names it.
+    const scripts = new Set(applied.values());
+    return {
+      table,
+      newest: newestOf(
+        files,
+        new Set(files.filter((file) => scripts.has(file.name)).map((file) => file.name)),
+      ),
+    };
   },
   prisma: async (sql, files) => {
     if (!(await exists(sql, '_prisma_migrations'))) return undefined;

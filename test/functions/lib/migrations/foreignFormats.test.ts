@@ -120,7 +120,7 @@ describe("other tools' migration folders, read as they are", () => {
     const dir = await migrationsDir(FLYWAY_FOLDER);
     const first = await migrateUp({ database: db.url, migrationsDir: dir, to: 'V1_1__create_orders' });
     expect(first.applied).toEqual(['V1__create_users.sql', 'V1_1__create_orders.sql']);
-    // V1_2 sorts before V10 and V2 as a version, though not as text: it is new and out of order.
+    // V1_2 comes after V1_1 and before V2 and V10 as a version (not as text): the next to apply.
     await addMigrations(dir, { 'V1_2__late.sql': 'SELECT 1;' });
     await expect(migrateUp({ database: db.url, migrationsDir: dir })).resolves.toMatchObject({
       applied: ['V1_2__late.sql', 'V2__order_user_index.sql', 'V10__order_note.sql'],
@@ -214,6 +214,11 @@ describe('folders refused before anything runs, naming the file and what to do',
       /v2\/old\/V2__b\.sql: it is more than one folder below/,
     ],
     [
+      'a Flyway subfolder that is a symbolic link',
+      { 'V1__a.sql': 'SELECT 1;', 'elsewhere/V2__b.sql': 'SELECT 1;' },
+      /linked: it is a symbolic link to a folder/,
+    ],
+    [
       'two layouts in one folder',
       { '001-a.ts': 'export async function up() {}', 'V2__b.sql': 'SELECT 1;' },
       /mixes two layouts/,
@@ -223,7 +228,8 @@ describe('folders refused before anything runs, naming the file and what to do',
   for (const [what, files, message] of REFUSALS) {
     it(`refuses ${what}`, async () => {
       const dir = await migrationsDir(files);
-      if (what.includes('symbolic link'))
+      if (what.startsWith('a Flyway subfolder')) await symlink(join(dir, 'elsewhere'), join(dir, 'linked'));
+      else if (what.includes('symbolic link'))
         await symlink(join(dir, PRISMA_NAMES[0] as string), join(dir, '20240401000000_linked'));
       const error = await migrateUp({ database: db.url, migrationsDir: dir }).catch(
         (caught: Error) => caught,

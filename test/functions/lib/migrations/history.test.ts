@@ -67,7 +67,7 @@ describe('the migration history', () => {
     const failure = await migrateUp({ database: db.url, migrationsDir: dir }).catch((e) => e);
 
     expect(failure.name).toBe(ErrorName.MigrationOutOfOrder);
-    expect(failure.message).toContain('000-late.mjs is new but sorts before 002-b.mjs');
+    expect(failure.message).toContain("000-late.mjs is new but comes before 002-b.mjs in the folder's order");
     expect(await db.sql`select to_regclass('late') as t, to_regclass('c') as c`).toEqual([
       { t: null, c: null },
     ]);
