@@ -13,20 +13,13 @@ import { DEFAULT_SETTINGS, type EngineSettings } from '../../functions/lib/migra
 import { type Log, silentLog } from '../../functions/lib/runtime.ts';
 import { snapshotSchema } from '../migrations/schemaSnapshot.ts';
 import { roundTrip, withScratchDatabase } from '../migrations/verify.ts';
-import { type HeldLock, MigrationObserver, type ObservedStatement } from './observe.ts';
+import { type JudgedFinding, judgeMigration } from './judge.ts';
+import { MigrationObserver, type ObservedStatement } from './observe.ts';
 import { DEFAULT_SEVERITIES, type Severity, severityOf } from './rules.ts';
 import { lintStatements } from './squawk.ts';
+import { DEFAULT_SYNTHETIC_ROWS, type FillResult, fillEmptyTables } from './syntheticRows.ts';
 
-export interface CheckFinding {
-  rule: string;
-  severity: Exclude<Severity, 'off'>;
-  message: string;
-  /** The safer pattern. */
-  help?: string;
-  /** The statement it is about, as the migration sent it (shortened). */
-  statement?: string;
-  lock?: HeldLock;
-}
+export type CheckFinding = JudgedFinding;
 
 export interface CheckedMigration {
   name: string;
@@ -34,6 +27,10 @@ export interface CheckedMigration {
   findings: CheckFinding[];
   /** Set when the round trip did not run: the migration has no down, so it stays applied and the next goes on. */
   roundTripSkipped?: 'forward-only';
+  /** squawk findings the measurement disproved, each saying why. */
+  cleared: string[];
+  /** The synthetic rows given to empty tables before it ran, and the tables left empty (with why). */
+  synthetic: FillResult;
 }
 
 export interface CheckReport {
@@ -51,6 +48,8 @@ export interface CheckOptions {
   since?: string;
   /** SQL run on the scratch database before the first checked migration, so scans and rewrites are real. */
   seedFile?: string;
+  /** Rows given to each table that is still empty before each checked migration (0: none). */
+  rows?: number;
   severities?: Record<string, Severity>;
   settings?: EngineSettings;
   log?: Log;
@@ -85,14 +84,19 @@ export async function checkMigrations(options: CheckOptions): Promise<CheckRepor
         for (const file of toCheck) {
           const snapshot = () => snapshotSchema(sql, { ignoreTable: settings.historyTable });
           const before = await snapshot();
+          // Existing tables hold data in production: empty ones get rows, so that scans and rewrites cost time.
+          const synthetic = await fillEmptyTables(sql, options.rows ?? DEFAULT_SYNTHETIC_ROWS);
           observer = new MigrationObserver(watcher);
           await observer.snapshotExisting(sql);
           const checked: CheckedMigration = {
             name: file.name,
             statements: observer.statements,
             findings: [],
+            cleared: [],
+            synthetic,
           };
           migrations.push(checked);
+          const { tableRows } = observer;
           let failure: PipelineError | undefined;
           try {
             await migrateUp({ ...common, step: 1, instrument: observer.instrument(() => pid) });
@@ -103,8 +107,13 @@ export async function checkMigrations(options: CheckOptions): Promise<CheckRepor
             observer = undefined;
           }
           // What ran before a failure is still judged: the failing statement is often the unsafe one.
-          checked.findings.push(...measuredFindings(checked.statements, severities));
-          checked.findings.push(...(await lintFindings(checked.statements, version, severities)));
+          const linted = await lintStatements(
+            checked.statements.map((s) => s.sql),
+            squawkVersion(version),
+          );
+          const judged = judgeMigration(checked.statements, tableRows, linted, { severities });
+          checked.findings.push(...judged.findings);
+          checked.cleared.push(...judged.cleared);
           if (failure) {
             checked.findings.push({ rule: 'migration-failed', severity: 'error', message: failure.message });
             break;
@@ -155,83 +164,8 @@ async function selectMigrations(files: MigrationFile[], options: CheckOptions): 
   }
 }
 
-const SAFER = {
-  rewrite:
-    'The table was rewritten: every row copied while ACCESS EXCLUSIVE blocks reads and writes. Safer: add the column nullable or with a constant default, backfill in batches (inBatches), or add a new column and switch over.',
-  'reads and writes':
-    'Keep the statement instant (no rewrite, no full scan): the engine keeps the wait for this lock short, but while held it stops all reads and writes. E.g. add constraints NOT VALID and VALIDATE them apart.',
-  writes:
-    'Use CREATE INDEX CONCURRENTLY in a migration with `export const transaction = false`; for foreign keys and checks, add them NOT VALID, then VALIDATE CONSTRAINT in a later migration.',
-};
-
-/** What a measured lock means for this kind of statement: some take a blocking lock only for an instant. */
-function lockAdvice(statement: string, blocks: HeldLock['blocks']): string {
-  if (/^\s*create\s+table/i.test(statement)) {
-    return "Brief: a new table's foreign key locks the table it references until the migration commits. Keep the migration short.";
-  }
-  if (/\bnot\s+valid\b/i.test(statement)) {
-    return 'Brief: NOT VALID skips the scan of existing rows; VALIDATE CONSTRAINT in a later migration takes only SHARE UPDATE EXCLUSIVE.';
-  }
-  if (/\badd\s+column\b/i.test(statement)) {
-    return "Brief when no rewrite follows (a nullable column, or a constant default since PostgreSQL 11); the engine's short lock_timeout bounds the wait for the lock.";
-  }
-  return SAFER[blocks];
-}
-
-function measuredFindings(
-  statements: ObservedStatement[],
-  severities: Record<string, Severity>,
-): CheckFinding[] {
-  const findings: CheckFinding[] = [];
-  const add = (rule: string, finding: Omit<CheckFinding, 'rule' | 'severity'>) => {
-    const severity = severityOf(rule, severities);
-    if (severity !== 'off') findings.push({ rule, severity, ...finding });
-  };
-  for (const statement of statements.filter((s) => !s.byEngine)) {
-    const text = shorten(statement.sql);
-    for (const relation of statement.rewrites) {
-      add('table-rewrite', { message: `rewrote ${relation}`, help: SAFER.rewrite, statement: text });
-    }
-    for (const lock of statement.locks) {
-      add(lock.blocks === 'writes' ? 'blocks-writes' : 'blocks-reads-and-writes', {
-        message: `holds ${lock.mode} on ${lock.relation} until the migration commits: blocks ${lock.blocks}`,
-        help: lockAdvice(statement.sql, lock.blocks),
-        statement: text,
-        lock,
-      });
-    }
-  }
-  return findings;
-}
-
-async function lintFindings(
-  statements: ObservedStatement[],
-  version: string,
-  severities: Record<string, Severity>,
-): Promise<CheckFinding[]> {
-  const pgVersion = /^\d+(\.\d+)?/.exec(version)?.[0] ?? '17';
-  const findings = await lintStatements(
-    statements.map((s) => s.sql),
-    pgVersion.includes('.') ? pgVersion : `${pgVersion}.0`,
-  );
-  return findings.flatMap((finding) => {
-    const statement = statements[finding.statement];
-    const severity = severityOf(finding.rule, severities);
-    // The engine's own statements (transaction, timeouts, history) are context for squawk, not findings.
-    if (!statement || statement.byEngine || severity === 'off') return [];
-    return [
-      {
-        rule: finding.rule,
-        severity,
-        message: finding.message,
-        ...(finding.help ? { help: finding.help } : {}),
-        statement: shorten(statement.sql),
-      },
-    ];
-  });
-}
-
-function shorten(sql: string): string {
-  const oneLine = sql.replace(/\s+/g, ' ').trim();
-  return oneLine.length > 160 ? `${oneLine.slice(0, 157)}...` : oneLine;
+/** squawk's --pg-version: major.minor of the server the migrations ran on. */
+function squawkVersion(serverVersion: string): string {
+  const version = /^\d+(\.\d+)?/.exec(serverVersion)?.[0] ?? '17';
+  return version.includes('.') ? version : `${version}.0`;
 }

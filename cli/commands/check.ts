@@ -16,16 +16,24 @@ import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
 import { requireMigrations } from './migrate/runSupport.ts';
 
-export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME] [--seed FILE] [--config FILE] [--json | --github]
+export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME] [--seed FILE] [--rows N] [--config FILE] [--json | --github]
 
 Catches unsafe migrations before they reach production. For each pending migration (or each after
---since NAME), on a scratch database holding the migrations before it (and the --seed data):
+--since NAME), on a scratch database holding the migrations before it (and the --seed data), its
+empty tables given N synthetic rows each (--rows, default 10000; 0 for none):
   1. runs it, capturing every statement it sends (TypeScript migrations are checked as they run);
-  2. lints what it ran with squawk, including the engine's own SET LOCAL timeouts and transaction;
-  3. measures, after each statement, the locks it holds on existing tables and the tables it rewrote;
+  2. measures, after each statement, the locks it holds on existing tables, the rows it scanned and
+     wrote, the tables it rewrote, and how long each lock was held through that work;
+  3. lints what it ran with squawk; a finding of squawk's the measurement confirms is merged into
+     the measured one, one it disproves is cleared (and said so);
   4. round-trips it: down, then up again, comparing the schema.
-Exit status 1 when a finding is an error. Set severities per rule (squawk's names, or table-rewrite,
-blocks-reads-and-writes, blocks-writes, round-trip) to "error", "warning" or "off" in package.json
+A lock that blocks the app, held through a scan, a write of every row or a rewrite, is an error with
+advice for that operation; a lock held for an instant is not a finding.
+Exit status 1 when a finding is an error. Set severities per rule (ours: non-concurrent-index,
+constraint-builds-index, constraint-validates-rows, set-not-null-scans, column-type-rewrite,
+add-column-rewrite, table-rewrite, lock-held-through-work, full-table-write, explicit-lock, truncate,
+vacuum-full, cluster, drop-column, drop-table, rename-column, rename-table, json-column, round-trip;
+or squawk's names) to "error", "warning" or "off" in package.json
 ("migration-pipeline": { "check": { "rules": { ... } } }) or in --config FILE ({ "rules": { ... } }).
 --github also prints each finding as a GitHub Actions annotation on its file and line, and appends a
 table of the findings to the job summary ($GITHUB_STEP_SUMMARY): what actions/check runs.
@@ -36,6 +44,7 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
     dir: { type: 'string', default: 'migrations' },
     since: { type: 'string' },
     seed: { type: 'string' },
+    rows: { type: 'string' },
     config: { type: 'string' },
     'history-table': { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -71,6 +80,8 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
         if (finding.statement) io.stdout(`      in: ${finding.statement}\n`);
         if (finding.help) io.stdout(`      safer: ${finding.help}\n`);
       }
+      for (const note of migration.cleared) io.stdout(`    ${note}\n`);
+      for (const note of migration.synthetic.skipped) io.stdout(`    note: left empty, ${note}\n`);
       if (migration.roundTripSkipped) io.stdout('    note: no down (forward-only): round trip skipped\n');
     }
     io.stdout(
@@ -83,7 +94,7 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
 
 async function runCheck(
   io: CliIo,
-  values: { since?: string; seed?: string; 'history-table'?: string },
+  values: { since?: string; seed?: string; rows?: string; 'history-table'?: string },
   migrationsDir: string,
   severities: ReturnType<typeof loadSeverities>,
 ): Promise<CheckReport> {
@@ -94,6 +105,7 @@ async function runCheck(
       migrationsDir,
       since: values.since,
       seedFile: values.seed && resolve(io.cwd, values.seed),
+      ...(values.rows !== undefined ? { rows: rowCount(values.rows) } : {}),
       severities,
       settings: settingsFrom(values, io.env),
     });
@@ -131,4 +143,11 @@ function nothingToCheck(since: string | undefined, url: string): InvalidInput {
         `--since ${since}: no migration comes after it, so there is nothing to check. Name an earlier one.`,
         { field: 'since' },
       );
+}
+
+function rowCount(value: string): number {
+  if (!/^\d+$/.test(value)) {
+    throw new UsageError(`--rows must be a whole number of rows (0 for none), not "${value}".`);
+  }
+  return Number(value);
 }

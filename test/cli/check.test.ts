@@ -32,7 +32,7 @@ describe('migration-pipeline check (CLI)', () => {
     expect(code).toBe(1);
     expect(stdout).toContain('✓ 001-t.mjs');
     expect(stdout).toContain('✗ 002-rename.mjs');
-    expect(stdout).toContain('ERROR renaming-column');
+    expect(stdout).toContain('ERROR rename-column');
     expect(stdout).toContain('in: alter table t rename column v to w');
     expect(stdout).toMatch(/2 migration\(s\) checked: 1 error\(s\)/);
   });
@@ -40,16 +40,16 @@ describe('migration-pipeline check (CLI)', () => {
   it('takes rule severities from package.json and from --config, and prints JSON', async () => {
     await writeFile(
       join(cwd, 'package.json'),
-      JSON.stringify({ 'migration-pipeline': { check: { rules: { 'renaming-column': 'warning' } } } }),
+      JSON.stringify({ 'migration-pipeline': { check: { rules: { 'rename-column': 'warning' } } } }),
     );
     const relaxed = await cli('--json');
     expect(relaxed.code).toBe(0);
     expect(JSON.parse(relaxed.stdout)).toMatchObject({ ok: true, errors: 0 });
 
-    await writeFile(join(cwd, 'strict.json'), JSON.stringify({ rules: { 'renaming-column': 'error' } }));
+    await writeFile(join(cwd, 'strict.json'), JSON.stringify({ rules: { 'rename-column': 'error' } }));
     expect((await cli('--config', 'strict.json')).code).toBe(1);
 
-    await writeFile(join(cwd, 'bad.json'), JSON.stringify({ rules: { 'renaming-column': 'fatal' } }));
+    await writeFile(join(cwd, 'bad.json'), JSON.stringify({ rules: { 'rename-column': 'fatal' } }));
     expect((await cli('--config', 'bad.json')).code).toBe(2);
   });
 

@@ -38,16 +38,17 @@ describe('migration-pipeline check', () => {
     );
 
     expect(report.ok).toBe(false);
-    expect(findings(report)).toContainEqual(
-      expect.objectContaining({ rule: 'require-concurrent-index-creation', severity: 'error' }),
-    );
-    expect(findings(report)).toContainEqual(
+    // One finding for the one problem: squawk's rule merged into the measured one.
+    expect(findings(report)).toEqual([
       expect.objectContaining({
-        rule: 'blocks-writes',
+        rule: 'non-concurrent-index',
+        severity: 'error',
         lock: { relation: 'public.users', mode: 'ShareLock', blocks: 'writes' },
+        measured: expect.objectContaining({ rows: 5000 }),
         help: expect.stringContaining('CREATE INDEX CONCURRENTLY'),
+        squawk: ['require-concurrent-index-creation'],
       }),
-    );
+    ]);
   });
 
   it('flags a NOT NULL column without a default', async () => {
@@ -71,16 +72,17 @@ describe('migration-pipeline check', () => {
       ),
     );
 
-    expect(rules(report)).toEqual(expect.arrayContaining(['changing-column-type', 'table-rewrite']));
-    expect(findings(report)).toContainEqual(
-      expect.objectContaining({ rule: 'table-rewrite', severity: 'error', message: 'rewrote public.users' }),
-    );
-    expect(findings(report)).toContainEqual(
+    expect(findings(report)).toEqual([
       expect.objectContaining({
-        rule: 'blocks-reads-and-writes',
+        rule: 'column-type-rewrite',
+        severity: 'error',
+        message: expect.stringContaining('rewrote public.users'),
         lock: { relation: 'public.users', mode: 'AccessExclusiveLock', blocks: 'reads and writes' },
+        help: expect.stringMatching(/new column/),
+        squawk: ['changing-column-type'],
       }),
-    );
+    ]);
+    expect(findings(report)[0]?.help).not.toMatch(/CONCURRENTLY/);
   });
 
   it('flags a foreign key added in one step', async () => {
@@ -92,13 +94,35 @@ describe('migration-pipeline check', () => {
       ),
     );
 
-    expect(rules(report)).toContain('adding-foreign-key-constraint');
-    expect(findings(report)).toContainEqual(
+    // One query holding both statements: the foreign key's validation, which scans users, names it.
+    expect(findings(report)).toEqual([
       expect.objectContaining({
-        rule: 'blocks-writes',
-        lock: expect.objectContaining({ relation: 'public.orgs', mode: 'ShareRowExclusiveLock' }),
+        rule: 'constraint-validates-rows',
+        lock: expect.objectContaining({ relation: 'public.users', mode: 'AccessExclusiveLock' }),
+        help: expect.stringContaining('NOT VALID'),
+        squawk: expect.arrayContaining(['adding-foreign-key-constraint']),
       }),
+    ]);
+  });
+
+  it('flags a lock held through the statements after it: ADD COLUMN, then its backfill in the same transaction', async () => {
+    const report = await checkOne(
+      '002-backfill.mjs',
+      `export async function up(sql) {
+  await sql\`alter table users add column score int\`;
+  await sql\`update users set score = age\`;
+}`,
     );
+    expect(findings(report)).toEqual([
+      expect.objectContaining({
+        rule: 'lock-held-through-work',
+        statement: 'alter table users add column score int',
+        lock: expect.objectContaining({ relation: 'public.users', mode: 'AccessExclusiveLock' }),
+        measured: expect.objectContaining({ rows: 10000 }),
+        help: expect.stringMatching(/own migration, in batches/),
+      }),
+      expect.objectContaining({ rule: 'full-table-write', statement: 'update users set score = age' }),
+    ]);
   });
 
   it('flags renaming a column', async () => {
@@ -112,9 +136,10 @@ describe('migration-pipeline check', () => {
 
     expect(findings(report)).toContainEqual(
       expect.objectContaining({
-        rule: 'renaming-column',
+        rule: 'rename-column',
         severity: 'error',
         statement: 'alter table users rename column email to mail',
+        squawk: ['renaming-column'],
       }),
     );
   });
@@ -131,18 +156,13 @@ export async function down(sql: Sql): Promise<void> {
 }`;
     const report = await checkOne('002-dynamic.ts', dynamic);
 
-    expect(findings(report)).toContainEqual(
+    expect(findings(report)).toEqual([
       expect.objectContaining({
-        rule: 'changing-column-type',
+        rule: 'column-type-rewrite',
         statement: 'alter table users alter column age type numeric',
+        squawk: ['changing-column-type'],
       }),
-    );
-    expect(findings(report)).toContainEqual(
-      expect.objectContaining({
-        rule: 'table-rewrite',
-        statement: 'alter table users alter column age type numeric',
-      }),
-    );
+    ]);
     const statements = report.migrations[0]?.statements ?? [];
     expect(statements.filter((s) => s.byEngine).map((s) => s.sql)).toEqual(
       expect.arrayContaining([
@@ -151,13 +171,41 @@ export async function down(sql: Sql): Promise<void> {
     );
   });
 
-  it("passes the safe patterns clean: the project's own migrations", async () => {
+  it('clears what squawk guesses from the text when the measurement disproves it: a type change that rewrote nothing', async () => {
+    const target = await createTestDatabase();
+    try {
+      const report = await checkMigrations({
+        databaseUrl: target.url,
+        migrationsDir: await migrationsDir({
+          '001-base.mjs': sqlModule(
+            'create table labels (name varchar(50)); insert into labels select g::text from generate_series(1, 2000) g',
+            'drop table labels',
+          ),
+          '002-widen.mjs': sqlModule(
+            'alter table labels alter column name type varchar(100)',
+            'alter table labels alter column name type varchar(50)',
+          ),
+        }),
+        since: '001-base',
+      });
+      expect(findings(report)).toEqual([]);
+      expect(report.migrations[0]?.cleared).toEqual([
+        expect.stringMatching(
+          /^squawk's changing-column-type on .*: cleared, its AccessExclusiveLock was held for an instant/,
+        ),
+      ]);
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it("passes the safe patterns clean, without a warning: the project's own migrations", async () => {
     const target = await createTestDatabase();
     try {
       const report = await checkMigrations({ databaseUrl: target.url, migrationsDir: resolve('migrations') });
 
       expect(report.migrations).toHaveLength(12);
-      expect(findings(report).filter((f) => f.severity === 'error')).toEqual([]);
+      expect(findings(report)).toEqual([]);
       expect(report.ok).toBe(true);
     } finally {
       await target.drop();
@@ -177,9 +225,9 @@ export async function down(sql: Sql): Promise<void> {
           ),
         }),
         since: '001-base',
-        severities: { ...DEFAULT_SEVERITIES, 'renaming-column': 'off' },
+        severities: { ...DEFAULT_SEVERITIES, 'rename-column': 'off' },
       });
-      expect(rules(report)).not.toContain('renaming-column');
+      expect(findings(report)).toEqual([]);
     } finally {
       await target.drop();
     }

@@ -1,0 +1,278 @@
+import type { HeldLock, ObservedStatement, TableRows } from './observe.ts';
+import { addsJsonColumn, type Operation, operationOf } from './operations.ts';
+import { type Severity, severityOf } from './rules.ts';
+import type { SquawkFinding } from './squawk.ts';
+
+/** One problem of one statement: what it is, what was measured, and what to do instead. */
+export interface JudgedFinding {
+  rule: string;
+  severity: Exclude<Severity, 'off'>;
+  message: string;
+  help?: string;
+  /** The statement, as the migration sent it (shortened). */
+  statement?: string;
+  /** Its index among the migration's statements. */
+  statementIndex?: number;
+  lock?: HeldLock;
+  /** What the lock was held through, measured on the scratch database. */
+  measured?: { heldMs: number; rows: number; rewrote: string[] };
+  /** squawk's rules that found the same problem, merged into this finding. */
+  squawk?: string[];
+}
+
+/**
+ * squawk's rules about locks, rewrites and timeouts, which the measurement decides instead: one
+ * the measurement disproves (a type change that rewrote nothing) is cleared, and said so; one it
+ * confirms is merged into the measured finding. The engine sets lock_timeout and statement_timeout
+ * and owns the transaction, so those rules never apply.
+ */
+const MEASURED_BY_CHECK = new Set([
+  'adding-field-with-default',
+  'adding-foreign-key-constraint',
+  'adding-not-nullable-field',
+  'adding-required-field',
+  'adding-serial-primary-key-field',
+  'ban-drop-column',
+  'ban-drop-table',
+  'changing-column-type',
+  'constraint-missing-not-valid',
+  'disallowed-unique-constraint',
+  'renaming-column',
+  'renaming-table',
+  'require-concurrent-index-creation',
+  'require-concurrent-index-deletion',
+  'require-lock-timeout',
+  'require-statement-timeout',
+  'transaction-nesting',
+  'ban-concurrent-index-creation-in-transaction',
+  'prefer-jsonb',
+]);
+
+export interface JudgeOptions {
+  severities: Record<string, Severity>;
+}
+
+export interface Judgement {
+  findings: JudgedFinding[];
+  /** squawk findings the measurement disproved, each with why. */
+  cleared: string[];
+}
+
+/**
+ * Judges a migration by what its statements did: a lock that blocks the app, held while rows of an
+ * existing table are scanned, written or rewritten (by that statement or a later one of the same
+ * transaction), stalls the app for as long as that work takes at production size: an error. A lock
+ * held for an instant is not a finding. Contract changes (dropping or renaming what the running app
+ * uses) and `json` columns are errors whatever is measured. squawk's findings on the same statement
+ * are merged into one finding; the lock and rewrite rules it guesses from the text are cleared when
+ * the measurement disproves them; its other rules stand.
+ */
+export function judgeMigration(
+  statements: readonly ObservedStatement[],
+  tableRows: TableRows,
+  squawk: readonly SquawkFinding[],
+  { severities }: JudgeOptions,
+): Judgement {
+  const findings: JudgedFinding[] = [];
+  const cleared: string[] = [];
+  const own = statements
+    .map((statement, index) => ({ statement, index }))
+    .filter(({ statement }) => !statement.byEngine);
+  for (const [position, { statement, index }] of own.entries()) {
+    const operation = operationOf(statement.sql);
+    const lintedHere = squawk.filter((finding) => finding.statement === index);
+    const harm = harmOf(
+      statement,
+      own.slice(position).map((entry) => entry.statement),
+      tableRows,
+    );
+    const judged = harm
+      ? harmFinding(statement, operation, harm)
+      : operation?.contract
+        ? contractFinding(operation)
+        : addsJsonColumn(statement.sql)
+          ? jsonFinding()
+          : undefined;
+    const merged: string[] = [];
+    for (const finding of lintedHere) {
+      if (!MEASURED_BY_CHECK.has(finding.rule)) {
+        const severity = severityOf(finding.rule, severities);
+        if (severity !== 'off') {
+          findings.push({
+            rule: finding.rule,
+            severity,
+            message: finding.message,
+            ...(finding.help ? { help: finding.help } : {}),
+            statement: shorten(statement.sql),
+            statementIndex: index,
+          });
+        }
+      } else if (judged) {
+        merged.push(finding.rule);
+      } else if (!statement.measured) {
+        // The statement failed: nothing disproves squawk, which may say why.
+        const severity = severityOf(finding.rule, severities);
+        if (severity !== 'off') {
+          findings.push({
+            rule: finding.rule,
+            severity,
+            message: finding.message,
+            ...(finding.help ? { help: finding.help } : {}),
+            statement: shorten(statement.sql),
+            statementIndex: index,
+          });
+        }
+      } else if (!finding.rule.startsWith('require-') && finding.rule !== 'transaction-nesting') {
+        cleared.push(
+          `squawk's ${finding.rule} on "${shorten(statement.sql, 80)}": cleared, ${clearedBecause(statement)}`,
+        );
+      }
+    }
+    if (!judged) continue;
+    const severity = severityOf(judged.rule, severities);
+    if (severity === 'off') continue;
+    findings.push({
+      ...judged,
+      severity,
+      statement: shorten(statement.sql),
+      statementIndex: index,
+      ...(merged.length > 0 ? { squawk: merged } : {}),
+    });
+  }
+  return { findings, cleared };
+}
+
+interface Harm {
+  lock?: HeldLock;
+  heldMs: number;
+  rows: number;
+  rewrote: string[];
+  /** Every row of a table written in one transaction, without a blocking table lock. */
+  rowLocks?: string;
+}
+
+/**
+ * What the statement's blocking lock was held through: its own work and every later statement of
+ * the same transaction, counted in rows of existing tables scanned, written or rewritten. Undefined
+ * when the lock was held through no such work (an instant), or when there was no blocking lock and
+ * no table had all its rows written.
+ */
+function harmOf(
+  statement: ObservedStatement,
+  rest: readonly ObservedStatement[],
+  tableRows: TableRows,
+): Harm | undefined {
+  const through = statement.inTransaction ? sameTransaction(rest) : [statement];
+  const rewrote = [...new Set(through.flatMap((s) => s.rewrites))];
+  const rows =
+    through.reduce((sum, s) => sum + total(s.rowsScanned) + total(s.rowsWritten), 0) +
+    rewrote.reduce((sum, table) => sum + (tableRows[table] ?? 0), 0);
+  const heldMs = through.reduce((sum, s) => sum + s.durationMs, 0);
+  const lock = strongest(statement.locks);
+  if (lock && (rows > 0 || statement.rewrites.length > 0)) return { lock, heldMs, rows, rewrote };
+  if (statement.rewrites.length > 0) return { heldMs, rows, rewrote };
+  const everyRow = Object.entries(statement.rowsWritten).find(
+    ([table, written]) => (tableRows[table] ?? 0) > 0 && written >= (tableRows[table] ?? 0),
+  );
+  if (everyRow) return { heldMs, rows: everyRow[1], rewrote: [], rowLocks: everyRow[0] };
+  return undefined;
+}
+
+/** The statements from this one on that ran in its transaction (they follow each other, all in one). */
+function sameTransaction(rest: readonly ObservedStatement[]): ObservedStatement[] {
+  const end = rest.findIndex((s) => !s.inTransaction);
+  return end === -1 ? [...rest] : rest.slice(0, end);
+}
+
+function harmFinding(
+  statement: ObservedStatement,
+  operation: Operation | undefined,
+  harm: Harm,
+): Omit<JudgedFinding, 'severity'> {
+  // A lock held through what later statements do is the problem, not what this statement is.
+  const ownWork =
+    statement.rewrites.length > 0 || total(statement.rowsScanned) + total(statement.rowsWritten) > 0;
+  const known = ownWork || !harm.lock ? operation : undefined;
+  const rule =
+    known?.rule ??
+    (harm.rewrote.length > 0 && ownWork
+      ? 'table-rewrite'
+      : harm.rowLocks
+        ? 'full-table-write'
+        : 'lock-held-through-work');
+  const held = `${Math.round(harm.heldMs)} ms through ${harm.rows.toLocaleString('en')} rows here`;
+  const perRows =
+    harm.rows > 0 ? `, ~${Math.round((harm.heldMs / harm.rows) * 100_000)} ms per 100k rows` : '';
+  const what =
+    known?.what ??
+    (ownWork
+      ? 'holds its lock while rows of an existing table are read or written'
+      : 'takes a lock and holds it through the statements after it');
+  const message = harm.lock
+    ? `${what}: ${harm.lock.mode} on ${harm.lock.relation} blocks ${harm.lock.blocks}, held ${held}${perRows}${harm.rewrote.length > 0 ? `; rewrote ${harm.rewrote.join(', ')}` : ''}.`
+    : harm.rowLocks
+      ? `${what}: every row of ${harm.rowLocks} stays locked against other writes until it commits (${held}${perRows}).`
+      : `${what}: rewrote ${harm.rewrote.join(', ')} (${held}${perRows}).`;
+  return {
+    rule,
+    message,
+    help: known?.advice ?? adviceWithout(statement, harm),
+    ...(harm.lock ? { lock: harm.lock } : {}),
+    measured: { heldMs: Math.round(harm.heldMs), rows: harm.rows, rewrote: harm.rewrote },
+  };
+}
+
+/** Advice when the statement is not one `operationOf` knows: from what was measured. */
+function adviceWithout(statement: ObservedStatement, harm: Harm): string {
+  if (harm.rewrote.length > 0) {
+    return 'Avoid the rewrite: add a new column or table, backfill it in batches (inBatches), and switch over in a later release.';
+  }
+  if (statement.inTransaction && harm.lock) {
+    return 'The lock is held until the migration commits: move the work that follows it (backfills, scans) into its own migration, in batches (inBatches), so the lock is held for an instant.';
+  }
+  return 'Do the work in batches (inBatches) so that no lock is held for long.';
+}
+
+function contractFinding(operation: Operation): Omit<JudgedFinding, 'severity'> {
+  return { rule: operation.rule, message: `${operation.what}.`, help: operation.advice };
+}
+
+function jsonFinding(): Omit<JudgedFinding, 'severity'> {
+  return {
+    rule: 'json-column',
+    message:
+      'adds a json column: json has no equality operator, so DISTINCT, UNION and GROUP BY over it fail, and it is parsed on every read.',
+    help: 'Use jsonb.',
+  };
+}
+
+function clearedBecause(statement: ObservedStatement): string {
+  const lock = strongest(statement.locks);
+  if (!lock) return 'it held no lock that blocks the app';
+  return `its ${lock.mode} was held for an instant: no rows were scanned, written or rewritten`;
+}
+
+/** PostgreSQL's table lock modes, weakest first. */
+const LOCK_ORDER = [
+  'AccessShareLock',
+  'RowShareLock',
+  'RowExclusiveLock',
+  'ShareUpdateExclusiveLock',
+  'ShareLock',
+  'ShareRowExclusiveLock',
+  'ExclusiveLock',
+  'AccessExclusiveLock',
+];
+
+function strongest(locks: readonly HeldLock[]): HeldLock | undefined {
+  return [...locks].sort((a, b) => LOCK_ORDER.indexOf(b.mode) - LOCK_ORDER.indexOf(a.mode))[0];
+}
+
+function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, count) => sum + count, 0);
+}
+
+export function shorten(sql: string, most = 160): string {
+  const oneLine = sql.replace(/\s+/g, ' ').trim();
+  return oneLine.length > most ? `${oneLine.slice(0, most - 3)}...` : oneLine;
+}
