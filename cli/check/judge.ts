@@ -45,6 +45,7 @@ const MEASURED_BY_CHECK = new Set([
   'require-statement-timeout',
   'transaction-nesting',
   'ban-concurrent-index-creation-in-transaction',
+  'ban-drop-not-null',
   'prefer-jsonb',
 ]);
 
@@ -171,11 +172,58 @@ function harmOf(
   const lock = strongest(statement.locks);
   if (lock && (rows > 0 || statement.rewrites.length > 0)) return { lock, heldMs, rows, rewrote };
   if (statement.rewrites.length > 0) return { heldMs, rows, rewrote };
-  const everyRow = Object.entries(statement.rowsWritten).find(
-    ([table, written]) => (tableRows[table] ?? 0) > 0 && written >= (tableRows[table] ?? 0),
+  // Most of a table's rows written at once: each stays locked against other writers until commit.
+  const bulk = Object.entries(statement.rowsWritten).find(
+    ([table, written]) =>
+      (tableRows[table] ?? 0) >= LARGE_TABLE_ROWS && written * 2 >= (tableRows[table] ?? 0),
   );
-  if (everyRow) return { heldMs, rows: everyRow[1], rewrote: [], rowLocks: everyRow[0] };
+  if (bulk) return { heldMs, rows: bulk[1], rewrote: [], rowLocks: bulk[0] };
+  // Outside a transaction the lock is gone before it can be seen: an index build on a table with rows
+  // holds it for as long as the build takes.
+  const table = indexedTable(statement.sql);
+  if (
+    !statement.inTransaction &&
+    table &&
+    (tableRows[table] ?? 0) > 0 &&
+    BUILDS_WITHOUT_CONCURRENTLY.test(codeStart(statement.sql))
+  ) {
+    return {
+      heldMs: statement.durationMs,
+      rows: tableRows[table] ?? 0,
+      rewrote: [],
+      lock: { relation: table, mode: 'ShareLock', blocks: 'writes' },
+    };
+  }
   return undefined;
+}
+
+/** Below this, writing most of a table's rows is a lookup table's few rows, not a backfill. */
+const LARGE_TABLE_ROWS = 1000;
+
+const BUILDS_WITHOUT_CONCURRENTLY =
+  /^(?:create\s+(?:unique\s+)?index|reindex\b)(?!\s+concurrently)(?![\s\S]*\bconcurrently\b)/i;
+
+function codeStart(sql: string): string {
+  return sql.replace(/^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)+/, '');
+}
+
+/** The table an index statement builds on (`… ON [ONLY] name`), schema-qualified as the observer names tables. */
+function indexedTable(sql: string): string | undefined {
+  const name =
+    /\bon\s+(?:only\s+)?((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)/i.exec(sql)?.[1] ??
+    /^\s*reindex\s+(?:\([^)]*\)\s*)?table\s+(?:concurrently\s+)?((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)/i.exec(
+      codeStart(sql),
+    )?.[1];
+  if (!name) return undefined;
+  const parts = name.split('.').map((part) => (part.startsWith('"') ? part : `"${part.toLowerCase()}"`));
+  const [schema, table] = parts.length === 2 ? parts : ['"public"', parts[0]];
+  return `${unquoteSimple(schema as string)}.${unquoteSimple(table as string)}`;
+}
+
+/** format('%I') writes a plain lower-case name unquoted. */
+function unquoteSimple(quoted: string): string {
+  const inner = quoted.slice(1, -1);
+  return /^[a-z_][a-z0-9_$]*$/.test(inner) ? inner : quoted;
 }
 
 /** The statements from this one on that ran in its transaction (they follow each other, all in one). */
@@ -190,8 +238,11 @@ function harmFinding(
   harm: Harm,
 ): Omit<JudgedFinding, 'severity'> {
   // A lock held through what later statements do is the problem, not what this statement is.
+  // Outside a transaction its rows cannot be counted: the lock it held was its own.
   const ownWork =
-    statement.rewrites.length > 0 || total(statement.rowsScanned) + total(statement.rowsWritten) > 0;
+    !statement.inTransaction ||
+    statement.rewrites.length > 0 ||
+    total(statement.rowsScanned) + total(statement.rowsWritten) > 0;
   const known = ownWork || !harm.lock ? operation : undefined;
   const rule =
     known?.rule ??
@@ -228,7 +279,7 @@ function adviceWithout(statement: ObservedStatement, harm: Harm): string {
     return 'Avoid the rewrite: add a new column or table, backfill it in batches (inBatches), and switch over in a later release.';
   }
   if (statement.inTransaction && harm.lock) {
-    return 'The lock is held until the migration commits: move the work that follows it (backfills, scans) into its own migration, in batches (inBatches), so the lock is held for an instant.';
+    return 'The lock is held until the migration commits: move what follows it (a VALIDATE, a backfill, a scan) into a later migration, a backfill in batches (inBatches), so that this lock is held for an instant.';
   }
   return 'Do the work in batches (inBatches) so that no lock is held for long.';
 }

@@ -49,7 +49,7 @@ const BLOCKING_MODES: Record<string, HeldLock['blocks']> = {
 export class MigrationObserver {
   readonly statements: ObservedStatement[] = [];
   readonly tableRows: TableRows = {};
-  private baseline = new Map<number, { relation: string; filenode: number }>();
+  private baseline = new Map<number, { relation: string; filenode: number; kind: string }>();
   /** The transaction's scan and write counters at the last inspection, by table oid: each statement's share is the difference. */
   private counters = new Map<number, { transaction: string; scanned: number; written: number }>();
   private sentAt = 0;
@@ -63,8 +63,8 @@ export class MigrationObserver {
 
   /** Call before the migration: the tables that exist now, with their storage. */
   async snapshotExisting(sql: Sql): Promise<void> {
-    const rows = await sql<{ oid: number; relation: string; filenode: number }[]>`
-      select c.oid::int as oid, format('%I.%I', n.nspname, c.relname) as relation, pg_relation_filenode(c.oid)::int as filenode
+    const rows = await sql<{ oid: number; relation: string; filenode: number; kind: string }[]>`
+      select c.oid::int as oid, format('%I.%I', n.nspname, c.relname) as relation, pg_relation_filenode(c.oid)::int as filenode, c.relkind::text as kind
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where c.relkind in ('r', 'p', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'`;
     this.baseline = new Map(rows.map((row) => [row.oid, row]));
@@ -160,7 +160,9 @@ export class MigrationObserver {
       select l.relation::int as oid, l.mode from pg_locks l
       where l.pid = ${pid} and l.granted and l.locktype = 'relation' and l.relation = any(${oids}::oid[])`;
     for (const lock of locks) {
-      const blocks = BLOCKING_MODES[lock.mode];
+      // Nobody writes to a materialized view: only a lock that blocks its reads matters.
+      const view = this.baseline.get(lock.oid)?.kind === 'm';
+      const blocks = view && lock.mode !== 'AccessExclusiveLock' ? undefined : BLOCKING_MODES[lock.mode];
       const relation = this.baseline.get(lock.oid)?.relation;
       // A lock held since an earlier statement of the same transaction belongs to that statement.
       const earlier = this.statements.some(

@@ -35,6 +35,15 @@ const OPERATIONS: [RegExp, Operation][] = [
     },
   ],
   [
+    /^alter\s+table\b[\s\S]*\badd\s+(?:constraint\s+\S+\s+)?primary\s+key\s+using\s+index\b/,
+    {
+      rule: 'primary-key-sets-not-null',
+      what: 'adds a PRIMARY KEY over a column that may hold NULL, so PostgreSQL sets NOT NULL and scans every row under ACCESS EXCLUSIVE',
+      advice:
+        'Make the column NOT NULL first without a scan: add CHECK (column IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT it in a later migration, SET NOT NULL; then ADD PRIMARY KEY USING INDEX is instant.',
+    },
+  ],
+  [
     /^alter\s+table\b[\s\S]*\badd\s+(?:constraint\s+\S+\s+)?(?:unique|primary\s+key)\b(?![\s\S]*\busing\s+index\b)/,
     {
       rule: 'constraint-builds-index',
@@ -138,6 +147,25 @@ const OPERATIONS: [RegExp, Operation][] = [
     },
   ],
   [
+    /^refresh\s+materialized\s+view\b(?!\s+concurrently)/,
+    {
+      rule: 'refresh-blocks-reads',
+      what: 'refreshes a materialized view without CONCURRENTLY, which blocks every read of it until done',
+      advice:
+        'REFRESH MATERIALIZED VIEW CONCURRENTLY (it needs a unique index on the view): reads go on while it refreshes.',
+    },
+  ],
+  [
+    /^alter\s+type\b[\s\S]*\brename\s+value\b/,
+    {
+      rule: 'rename-enum-value',
+      what: 'renames an enum value: the running app still reads and writes the old label',
+      contract: true,
+      advice:
+        'Add the new value (ALTER TYPE … ADD VALUE), move the app and the rows to it in batches, and stop using the old one; an enum value cannot be dropped, so leave it unused.',
+    },
+  ],
+  [
     /^vacuum\b[\s\S]*\bfull\b/,
     {
       rule: 'vacuum-full',
@@ -177,7 +205,7 @@ const OPERATIONS: [RegExp, Operation][] = [
     /^(?:update|delete\s+from)\b/,
     {
       rule: 'full-table-write',
-      what: 'writes every row of the table in one transaction, locking each until it commits',
+      what: 'writes most rows of the table in one transaction, locking each until it commits',
       advice:
         'Backfill in batches: a migration with `export const transaction = false` that calls inBatches, each batch a short transaction of a few thousand rows.',
     },

@@ -29,6 +29,9 @@ const OWN_RULES = [
   'drop-table',
   'rename-column',
   'rename-table',
+  'rename-enum-value',
+  'primary-key-sets-not-null',
+  'refresh-blocks-reads',
   'json-column',
   'round-trip',
   'migration-failed',
@@ -48,6 +51,7 @@ export const DEFAULT_SEVERITIES: Record<string, Severity> = {
   'prefer-text-field': 'off',
   'prefer-timestamptz': 'off',
   'prefer-timestamp-tz': 'off',
+  'require-enum-value-ordering': 'off',
 };
 
 /**

@@ -119,7 +119,7 @@ describe('migration-pipeline check', () => {
         statement: 'alter table users add column score int',
         lock: expect.objectContaining({ relation: 'public.users', mode: 'AccessExclusiveLock' }),
         measured: expect.objectContaining({ rows: 10000 }),
-        help: expect.stringMatching(/own migration, in batches/),
+        help: expect.stringMatching(/into a later migration, a backfill in batches/),
       }),
       expect.objectContaining({ rule: 'full-table-write', statement: 'update users set score = age' }),
     ]);
