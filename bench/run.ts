@@ -5,13 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { scoreCorpus } from '../test/check/accuracy.ts';
+import { CHECK_CORPUS } from '../test/check/corpus.ts';
 import { stallChartSvg } from './chart.ts';
 import { measureColdStart } from './coldStart.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePipeline } from './pipeline.ts';
 import { measureResolveImage } from './resolveImage.ts';
 import { measureStall } from './stall.ts';
-import { benchServer, round } from './support.ts';
+import { benchServer, freshDatabase, round } from './support.ts';
 
 const docs = new URL('../docs/', import.meta.url);
 const version = (name: string) =>
@@ -38,6 +40,9 @@ try {
   const pipeline = await measurePipeline(server.url, [0, 20]);
   log('resolving a 500 MB image from a loopback registry, cold and warm (about 30 s)');
   const resolved = await measureResolveImage();
+  log(`check and squawk alone on the labelled corpus (${CHECK_CORPUS.length} migrations, about 40 s)`);
+  const corpusTarget = await freshDatabase(server.url);
+  const accuracy = await scoreCorpus(corpusTarget.url, CHECK_CORPUS).finally(() => corpusTarget.drop());
 
   const stallRatio = ley.worstMs / ours.worstMs;
   const lines = [
@@ -112,6 +117,20 @@ try {
     `| **ratio** | **${round(resolved.coldMs / resolved.warmMs, 0)}× faster warm** |`,
     '',
     'Layers are immutable by digest: what each holds under the migrations path is remembered, so only new layers are downloaded.',
+    '',
+    '## 6. `check` against squawk alone, on a labelled corpus',
+    '',
+    `${accuracy.cases} migrations (${accuracy.dangerous} dangerous, ${accuracy.safe} safe) in test/check/corpus.ts, written from PostgreSQL's documentation, strong_migrations, GitLab's migration guide and squawk's rules, each labelled with the lock it takes and whether it rewrites, which test/check/corpus.test.ts verifies on the server. A judge fails a migration when it reports an error; squawk alone runs on the SQL as written (modules are invisible to it).`,
+    '',
+    '| | recall (dangerous ones failed) | precision (failed ones dangerous) | warnings over the safe ones | right advice |',
+    '| --- | --- | --- | --- | --- |',
+    `| squawk alone | ${round(accuracy.squawk.recall)} (${accuracy.squawk.caught}/${accuracy.dangerous}) | ${round(accuracy.squawk.precision)} (${accuracy.squawk.caught}/${accuracy.squawk.failed}) | ${accuracy.squawk.safeWarnings} | — |`,
+    `| migration-pipeline check | ${round(accuracy.check.recall)} (${accuracy.check.caught}/${accuracy.dangerous}) | ${round(accuracy.check.precision)} (${accuracy.check.caught}/${accuracy.check.failed}) | ${accuracy.check.safeWarnings} | ${accuracy.check.rightAdvice}/${accuracy.check.caught} |`,
+    '',
+    `check took ${round(accuracy.checkMs / 1000, 1)} s for the ${accuracy.cases} (${round(accuracy.checkMs / accuracy.cases, 0)} ms each: a scratch database, the setup, the migration measured, squawk, the round trip).` +
+      (accuracy.check.misses.length + accuracy.check.falseAlarms.length > 0
+        ? ` Missed: ${accuracy.check.misses.join(', ') || 'none'}; false alarms: ${accuracy.check.falseAlarms.join(', ') || 'none'}.`
+        : ''),
     '',
   ];
   await writeFile(new URL('benchmarks.md', docs), `${lines.join('\n')}\n`);
