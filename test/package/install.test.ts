@@ -183,7 +183,15 @@ describe('migration-pipeline packed with npm pack and installed in an app as a d
         expect(created).toMatchObject({ code: 0, stdout: 'Created migrations/001-add-users.ts\n' });
         await writeFile(join(apps[version].dir, 'migrations', '001-add-users.ts'), ADD_USERS);
 
-        const check = await cli(['check', '--dir', 'migrations', '--json'], withDatabase());
+        // squawk's style rules are off by default: turned on here, to see the installed binary answer.
+        await writeFile(
+          join(apps[version].dir, 'check-rules.json'),
+          '{ "rules": { "prefer-identity": "warning" } }',
+        );
+        const check = await cli(
+          ['check', '--dir', 'migrations', '--config', 'check-rules.json', '--json'],
+          withDatabase(),
+        );
         expect(check.code, check.stderr).toBe(0);
         const findings = JSON.parse(check.stdout).migrations[0].findings.map((f: { rule: string }) => f.rule);
         expect(findings).toContain('prefer-identity');
