@@ -9,7 +9,7 @@ export type Severity = 'error' | 'warning' | 'off';
  * when the measurement shows it held a blocking lock through real work (see judge.ts), a contract
  * change, or a round trip that does not return the schema. All errors by default.
  */
-const OWN_RULES = [
+export const OWN_RULES: readonly string[] = [
   'non-concurrent-index',
   'non-concurrent-reindex',
   'constraint-builds-index',
@@ -35,7 +35,7 @@ const OWN_RULES = [
   'json-column',
   'round-trip',
   'migration-failed',
-] as const;
+];
 
 /**
  * squawk's style rules are off by default: they are about taste (int or bigint, varchar or text), not
@@ -43,7 +43,7 @@ const OWN_RULES = [
  * one on with `"rules": { "prefer-bigint-over-int": "warning" }`.
  */
 export const DEFAULT_SEVERITIES: Record<string, Severity> = {
-  ...Object.fromEntries(OWN_RULES.map((rule) => [rule, 'error' as const])),
+  ...Object.fromEntries(OWN_RULES.map((rule) => [rule, 'error' as Severity])),
   'prefer-robust-stmts': 'off',
   'prefer-bigint-over-int': 'off',
   'prefer-bigint-over-smallint': 'off',

@@ -82,3 +82,27 @@ export async function lintStatements(statements: string[], pgVersion: string): P
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The names among `rules` that squawk does not know, asked of squawk itself (its --exclude refuses an
+ * unknown rule by name), so that a misspelt rule in a configuration is an error, not a silent no-op.
+ */
+export async function unknownSquawkRules(rules: readonly string[]): Promise<string[]> {
+  const unknown: string[] = [];
+  let remaining = [...rules];
+  while (remaining.length > 0) {
+    const refused = await run(squawkBinary(), [
+      `--exclude=${remaining.join(',')}`,
+      '--reporter',
+      'json',
+      '/dev/null',
+    ]).then(
+      () => undefined,
+      (error: { stderr?: string }) => /invalid rule name (\S+)/.exec(error.stderr ?? '')?.[1],
+    );
+    if (refused === undefined || !remaining.includes(refused)) break;
+    unknown.push(refused);
+    remaining = remaining.filter((rule) => rule !== refused);
+  }
+  return unknown;
+}

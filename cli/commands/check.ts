@@ -9,7 +9,8 @@ import {
   findingAnnotations,
   locateFindings,
 } from '../check/github.ts';
-import { loadSeverities } from '../check/rules.ts';
+import { DEFAULT_SEVERITIES, loadSeverities, OWN_RULES } from '../check/rules.ts';
+import { unknownSquawkRules } from '../check/squawk.ts';
 import { withCliDatabase } from '../database.ts';
 import { appendStepSummary } from '../githubActions.ts';
 import { type CliIo, ExitCode, UsageError } from '../io.ts';
@@ -63,6 +64,14 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof InvalidInput) throw new UsageError(error.message);
     throw error;
+  }
+  const configured = Object.keys(severities).filter((rule) => !(rule in DEFAULT_SEVERITIES));
+  const unknown = await unknownSquawkRules(configured.filter((rule) => !OWN_RULES.includes(rule)));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `Unknown check rule${unknown.length > 1 ? 's' : ''} ${unknown.map((rule) => `"${rule}"`).join(', ')} in package.json or --config: ` +
+        `neither one of check's own (${OWN_RULES.join(', ')}) nor one of squawk's. Fix the name.`,
+    );
   }
   const migrationsDir = resolve(io.cwd, values.dir);
   const check = () => runCheck(io, values, migrationsDir, severities);

@@ -53,6 +53,23 @@ describe('migration-pipeline check (CLI)', () => {
     expect((await cli('--config', 'bad.json')).code).toBe(2);
   });
 
+  it("refuses a rule name that is neither its own nor squawk's, and takes squawk's", async () => {
+    await writeFile(
+      join(cwd, 'typo.json'),
+      JSON.stringify({ rules: { 'drop-columns': 'off', 'ban-char-field': 'off' } }),
+    );
+    const typo = await cli('--config', 'typo.json');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('Unknown check rule "drop-columns" in package.json or --config');
+    expect(typo.stderr).not.toContain('ban-char-field');
+
+    await writeFile(
+      join(cwd, 'known.json'),
+      JSON.stringify({ rules: { 'ban-char-field': 'off', 'rename-column': 'warning' } }),
+    );
+    expect((await cli('--config', 'known.json')).code).toBe(0);
+  });
+
   it('--since checks only the migrations after the one named', async () => {
     const { stdout } = await cli('--since', '001-t', '--json');
     expect(JSON.parse(stdout).migrations.map((m: { name: string }) => m.name)).toEqual(['002-rename.mjs']);
