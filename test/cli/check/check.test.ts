@@ -212,6 +212,28 @@ export async function down(sql: Sql): Promise<void> {
     }
   });
 
+  it('a down that fails is a finding on its migration, and the next migration is still checked', async () => {
+    const target = await createTestDatabase();
+    try {
+      const report = await checkMigrations({
+        databaseUrl: target.url,
+        migrationsDir: await migrationsDir({
+          ...BASE,
+          '002-broken-down.mjs': sqlModule('create table notes (id int)', 'drop table no_such_table'),
+          '003-next.mjs': sqlModule('create table tags (id int)', 'drop table tags'),
+        }),
+        since: '001-base',
+      });
+      expect(report.migrations.map((m) => m.name)).toEqual(['002-broken-down.mjs', '003-next.mjs']);
+      expect(report.migrations[0]?.findings).toEqual([
+        expect.objectContaining({ rule: 'round-trip', message: expect.stringMatching(/^down failed: /) }),
+      ]);
+      expect(report.migrations[1]?.findings).toEqual([]);
+    } finally {
+      await target.drop();
+    }
+  });
+
   it('lets a rule be turned off', async () => {
     const target = await createTestDatabase();
     try {
