@@ -46,6 +46,8 @@ export interface CheckOptions {
   migrationsDir: string;
   /** Check the migrations after this one instead of the pending ones. */
   since?: string;
+  /** Check this migration and the ones after it instead of the pending ones (`--base`: the first a branch added). */
+  from?: string;
   /** SQL run on the scratch database before the first checked migration, so scans and rewrites are real. */
   seedFile?: string;
   /** Rows given to each table that is still empty before each checked migration (0: none). */
@@ -145,6 +147,10 @@ export async function checkMigrations(options: CheckOptions): Promise<CheckRepor
 }
 
 async function selectMigrations(files: MigrationFile[], options: CheckOptions): Promise<MigrationFile[]> {
+  if (options.from !== undefined) {
+    const from = findMigration(files, options.from);
+    return from ? files.slice(files.indexOf(from)) : [];
+  }
   if (options.since !== undefined) {
     const since = findMigration(files, options.since);
     if (!since)

@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
 import { describeTarget } from '../../functions/lib/db/connection.ts';
 import { InvalidInput } from '../../functions/lib/errors.ts';
+import { listMigrationFiles } from '../../functions/lib/migrations/files.ts';
 import { parse, settingsFrom } from '../args.ts';
 import { type CheckReport, checkMigrations } from '../check/check.ts';
+import { firstAddedSince } from '../check/gitBase.ts';
 import {
   checkSummaryMarkdown,
   failureAnnotation,
@@ -17,10 +19,10 @@ import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
 import { requireMigrations } from './migrate/runSupport.ts';
 
-export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME] [--seed FILE] [--rows N] [--config FILE] [--json | --github]
+export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME | --base REF] [--seed FILE] [--rows N] [--config FILE] [--json | --github]
 
 Catches unsafe migrations before they reach production. For each pending migration (or each after
---since NAME), on a scratch database holding the migrations before it (and the --seed data), its
+--since NAME, or each from the first one the branch added since the git ref --base REF), on a scratch database holding the migrations before it (and the --seed data), its
 empty tables given N synthetic rows each (--rows, default 10000; 0 for none):
   1. runs it, capturing every statement it sends (TypeScript migrations are checked as they run);
   2. measures, after each statement, the locks it holds on existing tables, the rows it scanned and
@@ -44,6 +46,7 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
   const { values } = parse(argv, {
     dir: { type: 'string', default: 'migrations' },
     since: { type: 'string' },
+    base: { type: 'string' },
     seed: { type: 'string' },
     rows: { type: 'string' },
     config: { type: 'string' },
@@ -103,16 +106,31 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
 
 async function runCheck(
   io: CliIo,
-  values: { since?: string; seed?: string; rows?: string; 'history-table'?: string },
+  values: { since?: string; base?: string; seed?: string; rows?: string; 'history-table'?: string },
   migrationsDir: string,
   severities: ReturnType<typeof loadSeverities>,
 ): Promise<CheckReport> {
   await requireMigrations(migrationsDir);
+  if (values.since !== undefined && values.base !== undefined)
+    throw new UsageError('Give --since or --base, not both.');
+  const from =
+    values.base === undefined
+      ? undefined
+      : await firstAddedSince(values.base, migrationsDir, await listMigrationFiles(migrationsDir));
+  if (values.base !== undefined && from === undefined) {
+    throw new InvalidInput(
+      `--base ${values.base}: the branch adds no migration to ${migrationsDir} since it, so there is nothing to check.`,
+      {
+        field: 'base',
+      },
+    );
+  }
   return withCliDatabase(io, async (url) => {
     const checked = await checkMigrations({
       databaseUrl: url,
       migrationsDir,
       since: values.since,
+      ...(from !== undefined ? { from } : {}),
       seedFile: values.seed && resolve(io.cwd, values.seed),
       ...(values.rows !== undefined ? { rows: rowCount(values.rows) } : {}),
       severities,

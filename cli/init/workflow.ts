@@ -20,6 +20,8 @@ export function workflowYaml(settings: CiSettings): string {
       ? `PIPELINE_STACK: ${settings.pipeline.stack}`
       : `STATE_MACHINE_ARN: ${settings.pipeline.stateMachineArn}`;
   const install = `      - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0 # check --base compares with the pull request's base
 
       - uses: actions/setup-node@v4
         with:
@@ -57,6 +59,8 @@ ${install}
       - uses: ${settings.actionsPath}/check
         with:
           dir: ${JSON.stringify(settings.migrationsDir)}
+          # The migrations this pull request adds, checked on data (the base is in the full history).
+          base: \${{ github.event.pull_request.base.sha }}
 
   release:
     if: github.event_name == 'push' && vars.${ROLE_VARIABLE} != ''

@@ -57,6 +57,7 @@ describe('actions/check/action.yml', () => {
       'dir',
       'database-url',
       'since',
+      'base',
       'seed',
       'config',
       'working-directory',

@@ -1,9 +1,13 @@
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { migrationsDir, sqlModule } from '../support/migrationsDir.ts';
+
+const execFileAsync = promisify(execFile);
 
 describe('migration-pipeline check (CLI)', () => {
   let db: TestDatabase;
@@ -68,6 +72,44 @@ describe('migration-pipeline check (CLI)', () => {
       JSON.stringify({ rules: { 'ban-char-field': 'off', 'rename-column': 'warning' } }),
     );
     expect((await cli('--config', 'known.json')).code).toBe(0);
+  });
+
+  it('--base REF checks what the branch added since REF, though the local database applied it; a bad ref is named', async () => {
+    const git = (...args: string[]) => execFileAsync('git', ['-C', cwd, ...args]);
+    await git('init', '-q');
+    await git(
+      '-c',
+      'user.email=ci@example.com',
+      '-c',
+      'user.name=ci',
+      'commit',
+      '-q',
+      '--allow-empty',
+      '-m',
+      'base',
+    );
+    await git('add', 'migrations/001-t.mjs');
+    await git('-c', 'user.email=ci@example.com', '-c', 'user.name=ci', 'commit', '-q', '-m', 'the table');
+    await git('tag', 'main-before');
+    await git('add', 'migrations/002-rename.mjs');
+    await git('-c', 'user.email=ci@example.com', '-c', 'user.name=ci', 'commit', '-q', '-m', 'the rename');
+    await writeFile(
+      join(cwd, 'migrations', '003-untracked.mjs'),
+      sqlModule('create table u (id int)', 'drop table u'),
+    );
+    await runCli(['migrate', 'up'], { env: { DATABASE_URL: db.url }, cwd });
+
+    const branch = await cli('--base', 'main-before', '--json');
+    expect(JSON.parse(branch.stdout).migrations.map((m: { name: string }) => m.name)).toEqual([
+      '002-rename.mjs',
+      '003-untracked.mjs',
+    ]);
+    const bad = await cli('--base', 'no-such-ref');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('InvalidInput: --base no-such-ref: git could not compare');
+    await git('add', 'migrations');
+    await git('-c', 'user.email=ci@example.com', '-c', 'user.name=ci', 'commit', '-q', '-m', 'all');
+    expect((await cli('--base', 'HEAD')).stderr).toContain('the branch adds no migration');
   });
 
   it('--since checks only the migrations after the one named', async () => {

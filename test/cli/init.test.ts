@@ -86,7 +86,11 @@ describe('migration-pipeline init', () => {
       'npm ci',
       './node_modules/migration-pipeline/actions/check',
     ]);
-    expect(check?.steps[3]?.with).toEqual({ dir: 'migrations' });
+    expect(check?.steps[3]?.with).toEqual({
+      dir: 'migrations',
+      base: ['$', '{{ github.event.pull_request.base.sha }}'].join(''),
+    });
+    expect(check?.steps[0]?.with).toEqual({ 'fetch-depth': 0 });
     // Inert until the role's variable is set.
     expect(release?.if).toBe("github.event_name == 'push' && vars.AWS_ROLE_ARN != ''");
     expect(release?.steps.map((step) => step.uses ?? step.run?.split('\n')[0])).toEqual([
@@ -186,7 +190,7 @@ describe('migration-pipeline init', () => {
     expect(stdout).toContain('2 migration(s)');
     expect(stdout).toContain('    COPY prisma/migrations/ /app/migrations/');
     await expect(stat(join(root, 'migrations'))).rejects.toThrow('ENOENT');
-    expect((await workflowOf(root)).jobs.check?.steps[3]?.with).toEqual({ dir: 'prisma/migrations' });
+    expect((await workflowOf(root)).jobs.check?.steps[3]?.with).toMatchObject({ dir: 'prisma/migrations' });
   });
 
   describe('an existing Dockerfile', () => {
