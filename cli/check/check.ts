@@ -52,6 +52,8 @@ export interface CheckOptions {
   seedFile?: string;
   /** Rows given to each table that is still empty before each checked migration (0: none). */
   rows?: number;
+  /** Production's row counts by table (`schema.table`), to scale each measured hold to them. */
+  productionRows?: Record<string, number>;
   severities?: Record<string, Severity>;
   settings?: EngineSettings;
   log?: Log;
@@ -113,7 +115,11 @@ export async function checkMigrations(options: CheckOptions): Promise<CheckRepor
             checked.statements.map((s) => s.sql),
             squawkVersion(version),
           );
-          const judged = judgeMigration(checked.statements, tableRows, linted, { severities });
+          const judged = judgeMigration(checked.statements, tableRows, linted, {
+            severities,
+            ...(options.productionRows ? { productionRows: options.productionRows } : {}),
+            budgetMs: settings.lockTimeoutMaxMs,
+          });
           checked.findings.push(...judged.findings);
           checked.cleared.push(...judged.cleared);
           if (failure) {

@@ -1,3 +1,4 @@
+import { formatDuration } from '../output.ts';
 import type { HeldLock, ObservedStatement, TableRows } from './observe.ts';
 import { addsJsonColumn, type Operation, operationOf } from './operations.ts';
 import { type Severity, severityOf } from './rules.ts';
@@ -15,7 +16,7 @@ export interface JudgedFinding {
   statementIndex?: number;
   lock?: HeldLock;
   /** What the lock was held through, measured on the scratch database. */
-  measured?: { heldMs: number; rows: number; rewrote: string[] };
+  measured?: { heldMs: number; rows: number; rewrote: string[]; expectedMs?: number };
   /** squawk's rules that found the same problem, merged into this finding. */
   squawk?: string[];
 }
@@ -51,6 +52,10 @@ const MEASURED_BY_CHECK = new Set([
 
 export interface JudgeOptions {
   severities: Record<string, Severity>;
+  /** Production's row counts by table (`schema.table`), from `--stats-from`: the measured hold is scaled to them. */
+  productionRows?: TableRows;
+  /** A lock expected to be held no longer than this at production size is a warning, not an error. */
+  budgetMs: number;
 }
 
 export interface Judgement {
@@ -72,7 +77,7 @@ export function judgeMigration(
   statements: readonly ObservedStatement[],
   tableRows: TableRows,
   squawk: readonly SquawkFinding[],
-  { severities }: JudgeOptions,
+  { severities, productionRows, budgetMs }: JudgeOptions,
 ): Judgement {
   const findings: JudgedFinding[] = [];
   const cleared: string[] = [];
@@ -87,8 +92,9 @@ export function judgeMigration(
       own.slice(position).map((entry) => entry.statement),
       tableRows,
     );
+    const expected = harm && productionRows ? expectedHold(harm, tableRows, productionRows) : undefined;
     const judged = harm
-      ? harmFinding(statement, operation, harm)
+      ? harmFinding(statement, operation, harm, expected)
       : operation?.contract
         ? contractFinding(operation)
         : addsJsonColumn(statement.sql)
@@ -130,8 +136,10 @@ export function judgeMigration(
       }
     }
     if (!judged) continue;
-    const severity = severityOf(judged.rule, severities);
-    if (severity === 'off') continue;
+    const configured = severityOf(judged.rule, severities);
+    if (configured === 'off') continue;
+    // At production size the lock is held briefly: worth knowing, not worth failing the build.
+    const severity = expected && expected.ms <= budgetMs ? 'warning' : configured;
     findings.push({
       ...judged,
       severity,
@@ -148,6 +156,8 @@ interface Harm {
   heldMs: number;
   rows: number;
   rewrote: string[];
+  /** The existing tables whose rows the held time was spent on: what scales it to production. */
+  tables: string[];
   /** Every row of a table written in one transaction, without a blocking table lock. */
   rowLocks?: string;
 }
@@ -169,15 +179,21 @@ function harmOf(
     through.reduce((sum, s) => sum + total(s.rowsScanned) + total(s.rowsWritten), 0) +
     rewrote.reduce((sum, table) => sum + (tableRows[table] ?? 0), 0);
   const heldMs = through.reduce((sum, s) => sum + s.durationMs, 0);
+  const tables = [
+    ...new Set([
+      ...rewrote,
+      ...through.flatMap((s) => [...Object.keys(s.rowsScanned), ...Object.keys(s.rowsWritten)]),
+    ]),
+  ];
   const lock = strongest(statement.locks);
-  if (lock && (rows > 0 || statement.rewrites.length > 0)) return { lock, heldMs, rows, rewrote };
-  if (statement.rewrites.length > 0) return { heldMs, rows, rewrote };
+  if (lock && (rows > 0 || statement.rewrites.length > 0)) return { lock, heldMs, rows, rewrote, tables };
+  if (statement.rewrites.length > 0) return { heldMs, rows, rewrote, tables };
   // Most of a table's rows written at once: each stays locked against other writers until commit.
   const bulk = Object.entries(statement.rowsWritten).find(
     ([table, written]) =>
       (tableRows[table] ?? 0) >= LARGE_TABLE_ROWS && written * 2 >= (tableRows[table] ?? 0),
   );
-  if (bulk) return { heldMs, rows: bulk[1], rewrote: [], rowLocks: bulk[0] };
+  if (bulk) return { heldMs, rows: bulk[1], rewrote: [], rowLocks: bulk[0], tables: [bulk[0]] };
   // Outside a transaction the lock is gone before it can be seen: an index build on a table with rows
   // holds it for as long as the build takes.
   const table = indexedTable(statement.sql);
@@ -192,6 +208,7 @@ function harmOf(
       rows: tableRows[table] ?? 0,
       rewrote: [],
       lock: { relation: table, mode: 'ShareLock', blocks: 'writes' },
+      tables: [table],
     };
   }
   return undefined;
@@ -232,10 +249,29 @@ function sameTransaction(rest: readonly ObservedStatement[]): ObservedStatement[
   return end === -1 ? [...rest] : rest.slice(0, end);
 }
 
+/** The hold scaled to production's row counts: by the largest growth among the tables worked on. */
+interface ExpectedHold {
+  ms: number;
+  table: string;
+  rows: number;
+}
+
+function expectedHold(harm: Harm, tableRows: TableRows, productionRows: TableRows): ExpectedHold | undefined {
+  let expected: ExpectedHold | undefined;
+  for (const table of harm.tables) {
+    const rows = productionRows[table];
+    if (rows === undefined) continue;
+    const ms = harm.heldMs * (rows / Math.max(1, tableRows[table] ?? 0));
+    if (!expected || ms > expected.ms) expected = { ms, table, rows };
+  }
+  return expected;
+}
+
 function harmFinding(
   statement: ObservedStatement,
   operation: Operation | undefined,
   harm: Harm,
+  expected: ExpectedHold | undefined,
 ): Omit<JudgedFinding, 'severity'> {
   // A lock held through what later statements do is the problem, not what this statement is.
   // Outside a transaction its rows cannot be counted: the lock it held was its own.
@@ -253,7 +289,10 @@ function harmFinding(
         : 'lock-held-through-work');
   const held = `${Math.round(harm.heldMs)} ms through ${harm.rows.toLocaleString('en')} rows here`;
   const perRows =
-    harm.rows > 0 ? `, ~${Math.round((harm.heldMs / harm.rows) * 100_000)} ms per 100k rows` : '';
+    (harm.rows > 0 ? `, ~${Math.round((harm.heldMs / harm.rows) * 100_000)} ms per 100k rows` : '') +
+    (expected
+      ? `: about ${formatDuration(expected.ms)} at production's ${expected.rows.toLocaleString('en')} rows of ${expected.table}`
+      : '');
   const what =
     known?.what ??
     (ownWork
@@ -269,7 +308,12 @@ function harmFinding(
     message,
     help: known?.advice ?? adviceWithout(statement, harm),
     ...(harm.lock ? { lock: harm.lock } : {}),
-    measured: { heldMs: Math.round(harm.heldMs), rows: harm.rows, rewrote: harm.rewrote },
+    measured: {
+      heldMs: Math.round(harm.heldMs),
+      rows: harm.rows,
+      rewrote: harm.rewrote,
+      ...(expected ? { expectedMs: Math.round(expected.ms) } : {}),
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import {
   findingAnnotations,
   locateFindings,
 } from '../check/github.ts';
+import { readProductionRows } from '../check/productionStats.ts';
 import { DEFAULT_SEVERITIES, loadSeverities, OWN_RULES } from '../check/rules.ts';
 import { unknownSquawkRules } from '../check/squawk.ts';
 import { withCliDatabase } from '../database.ts';
@@ -19,7 +20,7 @@ import { type CliIo, ExitCode, UsageError } from '../io.ts';
 import { printJson } from '../output.ts';
 import { requireMigrations } from './migrate/runSupport.ts';
 
-export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME | --base REF] [--seed FILE] [--rows N] [--config FILE] [--json | --github]
+export const usage = `Usage: migration-pipeline check [--dir migrations] [--since NAME | --base REF] [--seed FILE] [--rows N] [--stats-from URL|FILE] [--config FILE] [--json | --github]
 
 Catches unsafe migrations before they reach production. For each pending migration (or each after
 --since NAME, or each from the first one the branch added since the git ref --base REF), on a scratch database holding the migrations before it (and the --seed data), its
@@ -31,7 +32,9 @@ empty tables given N synthetic rows each (--rows, default 10000; 0 for none):
      the measured one, one it disproves is cleared (and said so);
   4. round-trips it: down, then up again, comparing the schema.
 A lock that blocks the app, held through a scan, a write of every row or a rewrite, is an error with
-advice for that operation; a lock held for an instant is not a finding.
+advice for that operation; a lock held for an instant is not a finding. --stats-from (a database URL,
+read-only, or a JSON file {"orders": 80000000}) scales each measured hold to production's row counts:
+one expected within the engine's lock-timeout cap is then a warning.
 Exit status 1 when a finding is an error. Set severities per rule (ours: non-concurrent-index,
 constraint-builds-index, constraint-validates-rows, set-not-null-scans, column-type-rewrite,
 add-column-rewrite, table-rewrite, lock-held-through-work, full-table-write, explicit-lock, truncate,
@@ -49,6 +52,7 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
     base: { type: 'string' },
     seed: { type: 'string' },
     rows: { type: 'string' },
+    'stats-from': { type: 'string' },
     config: { type: 'string' },
     'history-table': { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -106,7 +110,14 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
 
 async function runCheck(
   io: CliIo,
-  values: { since?: string; base?: string; seed?: string; rows?: string; 'history-table'?: string },
+  values: {
+    since?: string;
+    base?: string;
+    seed?: string;
+    rows?: string;
+    'stats-from'?: string;
+    'history-table'?: string;
+  },
   migrationsDir: string,
   severities: ReturnType<typeof loadSeverities>,
 ): Promise<CheckReport> {
@@ -125,12 +136,15 @@ async function runCheck(
       },
     );
   }
+  const productionRows =
+    values['stats-from'] === undefined ? undefined : await readProductionRows(values['stats-from'], io.cwd);
   return withCliDatabase(io, async (url) => {
     const checked = await checkMigrations({
       databaseUrl: url,
       migrationsDir,
       since: values.since,
       ...(from !== undefined ? { from } : {}),
+      ...(productionRows ? { productionRows } : {}),
       seedFile: values.seed && resolve(io.cwd, values.seed),
       ...(values.rows !== undefined ? { rows: rowCount(values.rows) } : {}),
       severities,

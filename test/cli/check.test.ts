@@ -112,6 +112,45 @@ describe('migration-pipeline check (CLI)', () => {
     expect((await cli('--base', 'HEAD')).stderr).toContain('the branch adds no migration');
   });
 
+  it('--stats-from scales the measured hold to production: an error at 80M rows, a warning at a few, from a file or a database', async () => {
+    await writeFile(
+      join(cwd, 'migrations', '003-index.mjs'),
+      sqlModule('create index t_id on t (id)', 'drop index t_id'),
+    );
+    await writeFile(join(cwd, 'big.json'), JSON.stringify({ t: 80_000_000 }));
+    const big = await cli('--since', '002-rename', '--stats-from', 'big.json', '--json');
+    expect(big.code).toBe(1);
+    const [finding] = JSON.parse(big.stdout).migrations[0].findings;
+    expect(finding).toMatchObject({ rule: 'non-concurrent-index', severity: 'error' });
+    expect(finding.message).toMatch(/: about .+ at production's 80,000,000 rows of public\.t\.$/);
+    expect(finding.measured.expectedMs).toBeGreaterThan(finding.measured.heldMs * 1000);
+
+    await writeFile(join(cwd, 'small.json'), JSON.stringify({ t: 40 }));
+    const small = await cli('--since', '002-rename', '--stats-from', 'small.json', '--json');
+    expect(small.code).toBe(0);
+    expect(JSON.parse(small.stdout).migrations[0].findings).toEqual([
+      expect.objectContaining({ rule: 'non-concurrent-index', severity: 'warning' }),
+    ]);
+
+    // A production database, read-only: its planner's estimate of t's rows.
+    const production = await createTestDatabase();
+    try {
+      await production.sql.unsafe(
+        'create table t (id int, w text); insert into t select g, g::text from generate_series(1, 300) g; analyze t',
+      );
+      const fromDb = await cli('--since', '002-rename', '--stats-from', production.url, '--json');
+      expect(JSON.parse(fromDb.stdout).migrations[0].findings[0].message).toMatch(
+        /at production's 300 rows of public\.t\.$/,
+      );
+    } finally {
+      await production.drop();
+    }
+    await writeFile(join(cwd, 'bad.json'), JSON.stringify({ t: 'many' }));
+    const bad = await cli('--since', '002-rename', '--stats-from', 'bad.json');
+    expect(bad.stderr).toContain('--stats-from');
+    expect(bad.stderr).toContain('"t" must be a whole number of rows');
+  });
+
   it('--since checks only the migrations after the one named', async () => {
     const { stdout } = await cli('--since', '001-t', '--json');
     expect(JSON.parse(stdout).migrations.map((m: { name: string }) => m.name)).toEqual(['002-rename.mjs']);
