@@ -84,7 +84,16 @@ export async function checkCommand(argv: string[], io: CliIo): Promise<number> {
   const check = () => runCheck(io, values, migrationsDir, severities);
   const report = values.github ? await annotatingFailure(io, check) : await check();
   if (values.json) {
-    printJson(io, report);
+    // Each finding with the file and line of its statement, where they can be known (as --github annotates).
+    const located = await locateFindings(report, { migrationsDir, root: io.cwd });
+    const places = new Map(located.map(({ finding, file, line }) => [finding, { file, line }]));
+    printJson(io, {
+      ...report,
+      migrations: report.migrations.map((migration) => ({
+        ...migration,
+        findings: migration.findings.map((finding) => ({ ...finding, ...places.get(finding) })),
+      })),
+    });
   } else {
     for (const migration of report.migrations) {
       const errors = migration.findings.filter((f) => f.severity === 'error').length;

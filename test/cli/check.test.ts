@@ -121,7 +121,12 @@ describe('migration-pipeline check (CLI)', () => {
     const big = await cli('--since', '002-rename', '--stats-from', 'big.json', '--json');
     expect(big.code).toBe(1);
     const [finding] = JSON.parse(big.stdout).migrations[0].findings;
-    expect(finding).toMatchObject({ rule: 'non-concurrent-index', severity: 'error' });
+    expect(finding).toMatchObject({
+      rule: 'non-concurrent-index',
+      severity: 'error',
+      file: 'migrations/003-index.mjs',
+      line: 2, // sqlModule's up is on its second line
+    });
     expect(finding.message).toMatch(/: about .+ at production's 80,000,000 rows of public\.t\.$/);
     expect(finding.measured.expectedMs).toBeGreaterThan(finding.measured.heldMs * 1000);
 
