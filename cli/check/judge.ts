@@ -102,22 +102,11 @@ export function judgeMigration(
           : undefined;
     const merged: string[] = [];
     for (const finding of lintedHere) {
-      if (!MEASURED_BY_CHECK.has(finding.rule)) {
-        const severity = severityOf(finding.rule, severities);
-        if (severity !== 'off') {
-          findings.push({
-            rule: finding.rule,
-            severity,
-            message: finding.message,
-            ...(finding.help ? { help: finding.help } : {}),
-            statement: shorten(statement.sql),
-            statementIndex: index,
-          });
-        }
-      } else if (judged) {
+      if (MEASURED_BY_CHECK.has(finding.rule) && judged) {
         merged.push(finding.rule);
-      } else if (!statement.measured) {
-        // The statement failed: nothing disproves squawk, which may say why.
+      } else if (!MEASURED_BY_CHECK.has(finding.rule) || !statement.measured) {
+        // A rule the measurement does not decide stands; so does any rule on a statement that failed
+        // (nothing was measured to disprove it, and it may say why it failed).
         const severity = severityOf(finding.rule, severities);
         if (severity !== 'off') {
           findings.push({
