@@ -89,7 +89,11 @@ export async function checkMigrations(options: CheckOptions): Promise<CheckRepor
           const snapshot = () => snapshotSchema(sql, { ignoreTable: settings.historyTable });
           const before = await snapshot();
           // Existing tables hold data in production: empty ones get rows, so that scans and rewrites cost time.
-          const synthetic = await fillEmptyTables(sql, options.rows ?? DEFAULT_SYNTHETIC_ROWS);
+          const synthetic = await fillEmptyTables(
+            sql,
+            options.rows ?? DEFAULT_SYNTHETIC_ROWS,
+            settings.historyTable,
+          );
           observer = new MigrationObserver(watcher);
           await observer.snapshotExisting(sql);
           const checked: CheckedMigration = {

@@ -36,7 +36,9 @@ export async function firstAddedSince(
     throw new InvalidInput(`--base ${base}: name a git ref, not an option.`, { field: 'base' });
   const added = new Set(
     [
-      ...(await git('diff', '--name-only', '--relative', '--diff-filter=A', base, '--', '.')).split('\n'),
+      ...(
+        await git('diff', '--name-only', '--relative', '--no-renames', '--diff-filter=A', base, '--', '.')
+      ).split('\n'),
       ...(await git('ls-files', '--others', '--exclude-standard', '--', '.')).split('\n'),
     ].filter(Boolean),
   );

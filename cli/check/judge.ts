@@ -47,7 +47,6 @@ const MEASURED_BY_CHECK = new Set([
   'transaction-nesting',
   'ban-concurrent-index-creation-in-transaction',
   'ban-drop-not-null',
-  'prefer-jsonb',
 ]);
 
 export interface JudgeOptions {
@@ -93,20 +92,34 @@ export function judgeMigration(
       tableRows,
     );
     const expected = harm && productionRows ? expectedHold(harm, tableRows, productionRows) : undefined;
+    // Dropping or renaming what the running app uses matters only for what existed before this migration.
+    const contract = operation?.contract && changesExisting(statement.sql, tableRows) ? operation : undefined;
     const judged = harm
       ? harmFinding(statement, operation, harm, expected)
-      : operation?.contract
-        ? contractFinding(operation)
+      : contract
+        ? contractFinding(contract)
         : addsJsonColumn(statement.sql)
           ? jsonFinding()
           : undefined;
+    // A contract change is a problem of its own, beside the lock it holds.
+    if (harm && contract && judged?.rule !== contract.rule) {
+      const severity = severityOf(contract.rule, severities);
+      if (severity !== 'off') {
+        findings.push({
+          ...contractFinding(contract),
+          severity,
+          statement: shorten(statement.sql),
+          statementIndex: index,
+        });
+      }
+    }
     const merged: string[] = [];
     for (const finding of lintedHere) {
       if (MEASURED_BY_CHECK.has(finding.rule) && judged) {
         merged.push(finding.rule);
-      } else if (!MEASURED_BY_CHECK.has(finding.rule) || !statement.measured) {
-        // A rule the measurement does not decide stands; so does any rule on a statement that failed
-        // (nothing was measured to disprove it, and it may say why it failed).
+      } else if (!MEASURED_BY_CHECK.has(finding.rule) || !statement.measured || !statement.inTransaction) {
+        // A rule the measurement does not decide stands; so does any rule on a statement that failed,
+        // or that ran outside a transaction (its locks were gone and its rows uncounted: nothing disproves it).
         const severity = severityOf(finding.rule, severities);
         if (severity !== 'off') {
           findings.push({
@@ -216,11 +229,33 @@ function codeStart(sql: string): string {
 /** The table an index statement builds on (`… ON [ONLY] name`), schema-qualified as the observer names tables. */
 function indexedTable(sql: string): string | undefined {
   const name =
-    /\bon\s+(?:only\s+)?((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)/i.exec(sql)?.[1] ??
+    /\bon\s+(?:only\s+)?((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)/i.exec(codeStart(sql))?.[1] ??
     /^\s*reindex\s+(?:\([^)]*\)\s*)?table\s+(?:concurrently\s+)?((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)/i.exec(
       codeStart(sql),
     )?.[1];
-  if (!name) return undefined;
+  return name === undefined ? undefined : qualified(name);
+}
+
+const TABLE_NAME = '((?:"[^"]+"|[\\w$]+)(?:\\.(?:"[^"]+"|[\\w$]+))?)';
+
+/**
+ * Whether a contract change is to a table that existed before the migration (an enum's value always
+ * is): dropping or renaming a table the migration itself made breaks nothing that runs.
+ */
+function changesExisting(sql: string, tableRows: TableRows): boolean {
+  const target = new RegExp(
+    `^\\s*(?:alter|drop)\\s+table\\s+(?:if\\s+exists\\s+)?(?:only\\s+)?${TABLE_NAME}`,
+    'i',
+  );
+  const names = sql
+    .split(';')
+    .map((part) => target.exec(codeStart(part))?.[1])
+    .filter((name): name is string => name !== undefined);
+  return names.length === 0 || names.some((name) => qualified(name) in tableRows);
+}
+
+/** A table name as the observer writes it: `schema.table`, unquoted where format('%I') would not quote. */
+function qualified(name: string): string {
   const parts = name.split('.').map((part) => (part.startsWith('"') ? part : `"${part.toLowerCase()}"`));
   const [schema, table] = parts.length === 2 ? parts : ['"public"', parts[0]];
   return `${unquoteSimple(schema as string)}.${unquoteSimple(table as string)}`;

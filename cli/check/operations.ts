@@ -89,7 +89,7 @@ const OPERATIONS: [RegExp, Operation][] = [
     },
   ],
   [
-    /^alter\s+table\b[\s\S]*\badd\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?\S+\s+(?:big|small)?serial\b|generated\s+(?:always|by\s+default)\s+as\s+(?:identity|\()/,
+    /^alter\s+table\b[\s\S]*\badd\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?\S+\s+(?:(?:big|small)?serial\b|[\s\S]*\bgenerated\s+(?:always|by\s+default)\s+as\s+(?:identity|\())/,
     {
       rule: 'add-column-rewrite',
       what: 'adds a column whose value is computed for every row (serial, identity, generated), which rewrites the table',
@@ -235,8 +235,11 @@ export function addsJsonColumn(sql: string): boolean {
 function codesOf(sql: string): string[] {
   const normal = (text: string) => text.trim().toLowerCase().replace(/\s+/g, ' ');
   try {
+    // A quoted identifier is blanked like a literal: it stands as a word again, so `"c"` is a name.
     return [...scanStatements(sql)].map((statement) =>
-      /^\s*do\b/i.test(statement.code) ? normal(statement.sql) : normal(statement.code),
+      /^\s*do\b/i.test(statement.code)
+        ? normal(statement.sql)
+        : normal(statement.code.replace(/"\s*"/g, 'x')),
     );
   } catch {
     // What the server ran, it could split; if this cannot, judge the text whole.

@@ -10,7 +10,9 @@ import { InvalidInput } from '../../functions/lib/errors.ts';
  * (a name without a schema is in `public`).
  */
 export async function readProductionRows(source: string, cwd: string): Promise<Record<string, number>> {
-  return /^postgres(?:ql)?:\/\//.test(source) ? fromDatabase(source) : fromFile(resolve(cwd, source));
+  // Anything with a scheme is a URL, never a path to print: it may hold a password.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return fromDatabase(source);
+  return fromFile(resolve(cwd, source));
 }
 
 async function fromDatabase(url: string): Promise<Record<string, number>> {
@@ -22,7 +24,7 @@ async function fromDatabase(url: string): Promise<Record<string, number>> {
         tx<{ name: string; rows: number }[]>`
         select format('%I.%I', n.nspname, c.relname) as name, c.reltuples::float8 as rows
         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'p', 'm') and c.reltuples >= 0
+        where c.relkind in ('r', 'p', 'm') and c.reltuples >= 0 and c.relpages > 0
           and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'`,
     );
     return Object.fromEntries(rows.map((row) => [row.name, Math.round(row.rows)]));

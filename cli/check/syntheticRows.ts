@@ -31,7 +31,7 @@ export interface FillResult {
  * of the table it references (filled first). Defaults, identities and generated columns fill
  * themselves. A table no such rows fit (a CHECK, a unique enum) is left empty and named.
  */
-export async function fillEmptyTables(sql: Sql, rows: number): Promise<FillResult> {
+export async function fillEmptyTables(sql: Sql, rows: number, historyTable: string): Promise<FillResult> {
   const result: FillResult = { filled: {}, skipped: [] };
   if (rows <= 0) return result;
   const tables = await sql<{ oid: number; name: string }[]>`
@@ -39,7 +39,8 @@ export async function fillEmptyTables(sql: Sql, rows: number): Promise<FillResul
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where c.relkind in ('r', 'p') and not c.relispartition
       and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
-      and c.relname not like 'migration\\_pipeline\\_%'`;
+      and format('%I.%I', n.nspname, c.relname) not in (${historyTable}, ${`${historyTable}_releases`})
+      and not exists (select from pg_depend d where d.objid = c.oid and d.deptype = 'e')`;
   const columns = new Map<string, Column[]>();
   for (const table of tables) columns.set(table.name, await columnsOf(sql, table.oid));
   for (const table of referencedFirst(

@@ -36,9 +36,10 @@ advice for that operation; a lock held for an instant is not a finding. --stats-
 read-only, or a JSON file {"orders": 80000000}) scales each measured hold to production's row counts:
 one expected within the engine's lock-timeout cap is then a warning.
 Exit status 1 when a finding is an error. Set severities per rule (ours: non-concurrent-index,
-constraint-builds-index, constraint-validates-rows, set-not-null-scans, column-type-rewrite,
-add-column-rewrite, table-rewrite, lock-held-through-work, full-table-write, explicit-lock, truncate,
-vacuum-full, cluster, drop-column, drop-table, rename-column, rename-table, json-column, round-trip;
+non-concurrent-reindex, constraint-builds-index, primary-key-sets-not-null, exclusion-constraint,
+constraint-validates-rows, set-not-null-scans, column-type-rewrite, add-column-rewrite, table-rewrite,
+lock-held-through-work, full-table-write, explicit-lock, refresh-blocks-reads, truncate, vacuum-full,
+cluster, drop-column, drop-table, rename-column, rename-table, rename-enum-value, json-column, round-trip;
 or squawk's names) to "error", "warning" or "off" in package.json
 ("migration-pipeline": { "check": { "rules": { ... } } }) or in --config FILE ({ "rules": { ... } }).
 --github also prints each finding as a GitHub Actions annotation on its file and line, and appends a

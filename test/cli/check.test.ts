@@ -150,6 +150,10 @@ describe('migration-pipeline check (CLI)', () => {
     } finally {
       await production.drop();
     }
+    // A URL in capitals is still a URL: refused as one, its password never printed as a file name.
+    const upper = await cli('--since', '002-rename', '--stats-from', 'POSTGRES://u:hunter2@127.0.0.1:1/x');
+    expect(upper.code).toBe(1);
+    expect(`${upper.stdout}${upper.stderr}`).not.toContain('hunter2');
     await writeFile(join(cwd, 'bad.json'), JSON.stringify({ t: 'many' }));
     const bad = await cli('--since', '002-rename', '--stats-from', 'bad.json');
     expect(bad.stderr).toContain('--stats-from');

@@ -234,6 +234,25 @@ export async function down(sql: Sql): Promise<void> {
     }
   });
 
+  it('dropping a table the migration itself made is no contract change; dropping an existing one is', async () => {
+    const own = await checkOne(
+      '002-staging.mjs',
+      sqlModule('create table staging (id int); drop table staging', 'select 1'),
+    );
+    expect(findings(own)).toEqual([]);
+    const existing = await checkOne(
+      '002-drop.mjs',
+      sqlModule('drop table orgs', 'create table orgs (id bigint primary key)'),
+    );
+    expect(findings(existing)).toEqual([
+      expect.objectContaining({
+        rule: 'drop-table',
+        severity: 'error',
+        help: expect.stringMatching(/later release/),
+      }),
+    ]);
+  });
+
   it('lets a rule be turned off', async () => {
     const target = await createTestDatabase();
     try {
