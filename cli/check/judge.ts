@@ -219,8 +219,9 @@ function harmOf(
 /** Below this, writing most of a table's rows is a lookup table's few rows, not a backfill. */
 const LARGE_TABLE_ROWS = 1000;
 
+/** An index build that holds its lock for the whole build (not ON ONLY a partitioned table, which is instant). */
 const BUILDS_WITHOUT_CONCURRENTLY =
-  /^(?:create\s+(?:unique\s+)?index|reindex\b)(?!\s+concurrently)(?![\s\S]*\bconcurrently\b)/i;
+  /^(?:create\s+(?:unique\s+)?index|reindex\b)(?!\s+concurrently)(?![\s\S]*\bconcurrently\b)(?![^;]*\bon\s+only\b)/i;
 
 function codeStart(sql: string): string {
   return sql.replace(/^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)+/, '');

@@ -18,6 +18,15 @@ export interface Operation {
 
 const OPERATIONS: [RegExp, Operation][] = [
   [
+    /^create\s+(?:unique\s+)?index\b[^;]*?\bon\s+only\b/,
+    {
+      rule: 'partitioned-index',
+      what: 'builds an index on a partitioned table itself (ON ONLY), which is instant and left invalid until each partition has its own',
+      advice:
+        "Build each partition's index with CREATE INDEX CONCURRENTLY, then ALTER INDEX … ATTACH PARTITION each one: CONCURRENTLY is refused on the partitioned table itself.",
+    },
+  ],
+  [
     /^(?:create\s+(?:unique\s+)?index|do\b[\s\S]*\bcreate\s+(?:unique\s+)?index)(?!\s+concurrently)/,
     {
       rule: 'non-concurrent-index',
@@ -95,6 +104,15 @@ const OPERATIONS: [RegExp, Operation][] = [
       what: 'adds a column whose value is computed for every row (serial, identity, generated), which rewrites the table',
       advice:
         'Add the column nullable without a default, set its default for new rows, backfill the existing rows in batches (inBatches), then add the constraint it needs.',
+    },
+  ],
+  [
+    /^alter\s+table\b[\s\S]*\badd\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?(?!constraint\b)\S+\s+[^,]*\b(?:references|check)\b/,
+    {
+      rule: 'add-column-with-constraint',
+      what: 'adds a column with a REFERENCES or CHECK constraint, which checks every existing row while it holds its lock',
+      advice:
+        'Add the column bare, then ADD CONSTRAINT … NOT VALID, and VALIDATE CONSTRAINT in a later migration (SHARE UPDATE EXCLUSIVE: reads and writes go on).',
     },
   ],
   [

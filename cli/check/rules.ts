@@ -18,6 +18,8 @@ export const OWN_RULES: readonly string[] = [
   'set-not-null-scans',
   'column-type-rewrite',
   'add-column-rewrite',
+  'add-column-with-constraint',
+  'partitioned-index',
   'table-rewrite',
   'lock-held-through-work',
   'full-table-write',

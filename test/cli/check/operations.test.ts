@@ -16,6 +16,10 @@ describe('operationOf', () => {
     ['alter table t add constraint t_pkey primary key using index t_id', 'primary-key-sets-not-null'],
     ['alter table t add constraint t_u unique using index t_u_idx', undefined],
     ['create index concurrently t_i on t (c)', undefined],
+    ['create index measurements_at on only measurements (at)', 'partitioned-index'],
+    ['alter table orders add column user_id bigint references users (id)', 'add-column-with-constraint'],
+    ['alter table orders add column qty int check (qty > 0)', 'add-column-with-constraint'],
+    ['alter table orders add column note text', 'add-column-rewrite'],
     ['ALTER TABLE "t" ADD CONSTRAINT "fk" FOREIGN KEY ("a") REFERENCES "u"("id") NOT VALID', undefined],
   ])('%s -> %s', (sql, rule) => {
     expect(operationOf(sql)?.rule).toBe(rule);
