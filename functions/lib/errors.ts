@@ -113,6 +113,10 @@ export interface BlockingSession {
   state: string | null;
   applicationName: string | null;
   transactionSeconds: number;
+  /** Where known: the table it holds (or awaits) a lock on that the migration's lock conflicts with. */
+  relation?: string;
+  mode?: string;
+  granted?: boolean;
 }
 
 export class ServiceBusy extends PipelineError<{ service: string; operationId?: string }> {

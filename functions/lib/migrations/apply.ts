@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Sql, TransactionSql } from 'postgres';
 import { classifyConnectionError, isConnectionLoss } from '../db/connection.ts';
 import {
+  type BlockingSession,
   DatabaseUnreachable,
   describePostgresError,
   MigrationFailed,
@@ -13,6 +14,7 @@ import { BatchesPaused, runInBatches } from './batches.ts';
 import type { MigrationFile } from './files.ts';
 import { recordApplied, removeApplied } from './history.ts';
 import { inTransactionWithLockRetries } from './lockRetry.ts';
+import type { LockTarget } from './lockTargets.ts';
 import {
   assertHoldsMigrationLock,
   assertNoOpenTransaction,
@@ -41,6 +43,8 @@ export interface ApplyContext {
   clock: Clock;
   log: Log;
   onLockRetry?: (migration: string, attempt: number, lockTimeoutMs: number) => void;
+  /** The sessions a migration waits for (it asks for no lock while they are in the way). */
+  onLockWait?: (migration: string, blockers: BlockingSession[]) => void;
   /** Epoch ms after which `inBatches` starts no further batch (it pauses the migration instead). */
   stopBatchesAfter?: number;
   /** Wraps the handle a migration's up/down receives: `check` watches each statement through it. */
@@ -59,6 +63,8 @@ export async function applyMigration(
   direction: Direction,
   run: MigrationFunction,
   transactional: boolean,
+  /** The table locks its statements will ask for, where they are known before it runs. */
+  locks: readonly LockTarget[] = [],
 ): Promise<number> {
   const { sql, settings, clock, log } = context;
   // inBatches works on the handle the migration got: inside a transaction it refuses, since
@@ -120,7 +126,9 @@ export async function applyMigration(
           settings,
           clock,
           log,
+          targets: locks,
           onRetry: (attempt, ms) => context.onLockRetry?.(file.name, attempt, ms),
+          onWait: (blockers) => context.onLockWait?.(file.name, blockers),
         },
       );
     } catch (error) {

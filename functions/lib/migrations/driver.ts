@@ -57,6 +57,7 @@ export interface DriverOptions {
   /** Called after each migration applied or reverted, for progress output and metrics. */
   onMigrated?: (event: { name: string; direction: Direction; durationMs: number }) => void;
   onLockRetry?: ApplyContext['onLockRetry'];
+  onLockWait?: ApplyContext['onLockWait'];
   instrument?: ApplyContext['instrument'];
 }
 
@@ -128,6 +129,7 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
         clock,
         log,
         onLockRetry: options.onLockRetry,
+        onLockWait: options.onLockWait,
         instrument: options.instrument,
         ...(options.deadline !== undefined
           ? { stopBatchesAfter: options.deadline - settings.deadlineMarginMs }
@@ -153,7 +155,8 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
         try {
           const transactional =
             method === 'down' ? (module.downTransaction ?? module.transaction) : module.transaction;
-          const durationMs = await applyMigration(context, file, method, run, transactional);
+          const locks = (method === 'up' ? module.upLocks : module.downLocks) ?? [];
+          const durationMs = await applyMigration(context, file, method, run, transactional, locks);
           done.push(file.name);
           options.onMigrated?.({ name: file.name, direction: method, durationMs });
         } catch (error) {

@@ -31,6 +31,7 @@ export interface MigrateOptions {
   clock?: Clock;
   onMigrated?: DriverOptions['onMigrated'];
   onLockRetry?: DriverOptions['onLockRetry'];
+  onLockWait?: DriverOptions['onLockWait'];
   instrument?: DriverOptions['instrument'];
   schemaMayBeAhead?: DriverOptions['schemaMayBeAhead'];
 }
@@ -269,6 +270,7 @@ export async function withRun<T>(
     schemaMayBeAhead: options.schemaMayBeAhead,
     onMigrated: options.onMigrated,
     onLockRetry: options.onLockRetry,
+    onLockWait: options.onLockWait,
     instrument: options.instrument,
   });
   const session = await driver.connect();

@@ -2,6 +2,8 @@ import type { Sql, TransactionSql } from 'postgres';
 import { isConnectionLoss } from '../db/connection.ts';
 import { type BlockingSession, LockTimeout } from '../errors.ts';
 import type { Clock, Log } from '../runtime.ts';
+import { type LockTarget, lockTargetsOf } from './lockTargets.ts';
+import { describeBlockers, findConflictingLocks, waitForFreeLocks } from './lockWait.ts';
 import type { EngineSettings } from './settings.ts';
 
 /** SQLSTATEs after which the whole transaction rolled back and a later attempt may succeed. */
@@ -37,24 +39,52 @@ export interface LockRetryOptions {
   settings: EngineSettings;
   clock: Clock;
   log: Log;
+  /**
+   * The table locks the attempt will ask for, where its statements tell (a SQL migration's). More are
+   * learned from the statement a lock timeout stopped. Before each attempt the engine waits, asking
+   * for nothing, until no older transaction holds a conflicting lock on them.
+   */
+  targets?: readonly LockTarget[];
   /** Called after each lock timeout, e.g. to count retries in metrics. */
   onRetry?: (attempt: number, lockTimeoutMs: number) => void;
+  /** Called when the engine starts waiting for sessions in the way, and again when they change. */
+  onWait?: (blockers: BlockingSession[]) => void;
 }
 
 /**
  * Runs `attempt` in a fresh transaction with `lock_timeout` and `statement_timeout` set locally,
- * retrying on lock timeouts and deadlocks along an escalating schedule (GitLab's `with_lock_retries`).
- * Each failed attempt rolled back completely. When the budget is spent it fails `LockTimeout`,
- * naming the sessions whose open transactions were in the way.
+ * retrying on lock timeouts and deadlocks. Before each attempt, while a transaction older than the
+ * attempt's lock_timeout holds or awaits a lock conflicting with the tables the attempt will lock,
+ * it waits without asking (the app's queries never queue behind a request of ours that cannot be
+ * granted), then asks under that short lock_timeout, the guard against a transaction that began
+ * meanwhile. Tables it cannot tell from the statements are learned from the statement a lock
+ * timeout stopped; until then, and for locks it cannot see, the escalating schedule applies
+ * (GitLab's `with_lock_retries`). Each failed attempt rolled back completely. When the budget is
+ * spent it fails `LockTimeout`, naming the sessions that were in the way.
  */
 export async function inTransactionWithLockRetries<T>(
   sql: Sql,
   attempt: (tx: TransactionSql) => Promise<T>,
-  { label, settings, clock, log, onRetry }: LockRetryOptions,
+  { label, settings, clock, log, onRetry, onWait, targets: given = [] }: LockRetryOptions,
 ): Promise<T> {
   const started = clock.now();
+  const targets = [...given];
   for (let attemptNumber = 0; ; attemptNumber++) {
     const lockTimeoutMs = lockTimeoutFor(attemptNumber, settings);
+    if (targets.length > 0) {
+      const { blockers } = await waitForFreeLocks(sql, {
+        label,
+        targets,
+        olderThanMs: lockTimeoutMs,
+        until: started + settings.lockRetryBudgetMs,
+        clock,
+        log,
+        onWait,
+      });
+      if (blockers.length > 0) {
+        throw lockTimeout(label, attemptNumber, clock.now() - started, settings, blockers, undefined);
+      }
+    }
     try {
       return (await sql.begin(async (tx) => {
         try {
@@ -71,19 +101,14 @@ export async function inTransactionWithLockRetries<T>(
       })) as T;
     } catch (error) {
       if (!isLockError(error)) throw error;
+      learnTargets(targets, error);
       const waited = clock.now() - started;
       if (waited >= settings.lockRetryBudgetMs) {
-        const blockers = await findLongTransactions(sql, 1);
-        throw new LockTimeout(
-          `${label} could not get its locks in ${attemptNumber + 1} attempts over ${Math.round(waited / 1000)} s ` +
-            `(lock_timeout up to ${settings.lockTimeoutMaxMs} ms); nothing of it was applied. ` +
-            (blockers.length > 0
-              ? `Sessions with long open transactions: ${blockers.map((b) => `pid ${b.pid} (${b.state ?? 'unknown'}, ${b.transactionSeconds} s)`).join(', ')}. `
-              : '') +
-            'The pipeline retries later; end the blocking transactions or raise MIGRATION_LOCK_RETRY_BUDGET.',
-          { migration: label, attempts: attemptNumber + 1, waitedMs: waited, blockers },
-          { cause: error },
-        );
+        const blockers =
+          targets.length > 0
+            ? await findConflictingLocks(sql, targets, 1000)
+            : await findLongTransactions(sql, 1);
+        throw lockTimeout(label, attemptNumber + 1, waited, settings, blockers, error);
       }
       const pauseMs = pauseAfter(lockTimeoutMs);
       onRetry?.(attemptNumber + 1, lockTimeoutMs);
@@ -98,6 +123,35 @@ export async function inTransactionWithLockRetries<T>(
       await clock.sleep(pauseMs);
     }
   }
+}
+
+/** The tables of the statement a lock timeout stopped (`postgres` keeps its text on the error). */
+function learnTargets(targets: LockTarget[], error: unknown): void {
+  const query = (error as { query?: unknown }).query;
+  if (typeof query !== 'string') return;
+  for (const target of lockTargetsOf(query)) {
+    if (!targets.some((known) => known.relation === target.relation && known.mode === target.mode)) {
+      targets.push(target);
+    }
+  }
+}
+
+function lockTimeout(
+  label: string,
+  attempts: number,
+  waitedMs: number,
+  settings: EngineSettings,
+  blockers: BlockingSession[],
+  cause: unknown,
+): LockTimeout {
+  return new LockTimeout(
+    `${label} could not get its locks in ${Math.round(waitedMs / 1000)} s (${attempts} attempt(s), ` +
+      `lock_timeout up to ${settings.lockTimeoutMaxMs} ms); nothing of it was applied. ` +
+      (blockers.length > 0 ? `In the way: ${describeBlockers(blockers)}. ` : '') +
+      'The pipeline retries later; end the blocking transactions or raise MIGRATION_LOCK_RETRY_BUDGET.',
+    { migration: label, attempts, waitedMs, blockers },
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { MigrationFile, PlainSqlSource } from './files.ts';
+import { type LockTarget, lockTargetsOfStatements } from './lockTargets.ts';
 import { type Refuse, refuseEscapes, refuserFor, runnerOf, statementsOf } from './sqlFile.ts';
 import {
   engineTimeoutChangedBy,
@@ -37,14 +38,23 @@ export async function loadPlainSqlMigration(
     source,
     source.transaction,
   );
-  if (source.downPath === undefined) return { up: up.run, down: undefined, transaction: up.transactional };
+  if (source.downPath === undefined) {
+    return { up: up.run, down: undefined, transaction: up.transactional, upLocks: up.locks };
+  }
   const down = plainRunner(
     `${file.name} (down)`,
     await readFile(source.downPath, 'utf8'),
     source,
     source.downTransaction,
   );
-  return { up: up.run, down: down.run, transaction: up.transactional, downTransaction: down.transactional };
+  return {
+    up: up.run,
+    down: down.run,
+    transaction: up.transactional,
+    downTransaction: down.transactional,
+    upLocks: up.locks,
+    downLocks: down.locks,
+  };
 }
 
 function plainRunner(
@@ -52,7 +62,7 @@ function plainRunner(
   text: string,
   source: PlainSqlSource,
   transactionSetting: boolean | undefined,
-): { run: MigrationFunction; transactional: boolean } {
+): { run: MigrationFunction; transactional: boolean; locks: LockTarget[] } {
   // Editors on Windows save a byte-order mark, which PostgreSQL would take for part of the first word.
   const sql = text.replace(/^\uFEFF/, '');
   const refuse = refuserFor(name, sql);
@@ -83,7 +93,7 @@ function plainRunner(
     const timeouts = statements.filter((statement) => engineTimeoutChangedBy(statement));
     const kept = statements.filter((statement) => !timeouts.includes(statement));
     for (const statement of kept) refuseEscapes(statement, refuse, optOut);
-    return { run: runnerSkipping(kept, timeouts, name), transactional };
+    return { run: runnerSkipping(kept, timeouts, name), transactional, locks: locksOf(kept) };
   } else if (transactionSetting === undefined) {
     const inside = statements.find((statement) => !outsideTransactionOnly(statement));
     if (inside && outside[0]) {
@@ -95,7 +105,11 @@ function plainRunner(
       );
     }
   }
-  return { run: runnerOf(statements), transactional };
+  return { run: runnerOf(statements), transactional, locks: locksOf(statements) };
+}
+
+function locksOf(statements: readonly SqlStatement[]): LockTarget[] {
+  return lockTargetsOfStatements(statements.map((statement) => statement.sql));
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres';
 import { MigrationInvalid } from '../errors.ts';
+import { type LockTarget, lockTargetsOfStatements } from './lockTargets.ts';
 import { engineTimeoutChangedBy, transactionControlOf, unrunnableProblem } from './sqlRefusals.ts';
 import { lineAt, type SqlStatement, scanStatements, UnsplittableSql } from './sqlStatements.ts';
 import type { MigrationFunction, MigrationModule } from './types.ts';
@@ -54,11 +55,24 @@ export function parseSqlMigration(name: string, text: string): MigrationModule {
     up: partOf(source, section.up, section.down?.index ?? section.end, refuse),
     down: section.down && partOf(source, section.down, section.end, refuse),
   }));
-  const up = runnerOfParts(parts.map((part) => part.up));
+  const ups = parts.map((part) => part.up);
+  const up = runnerOfParts(ups);
+  const upLocks = locksOfParts(ups);
   const downs = parts.flatMap((part) => (part.down ? [part.down] : [])).reverse();
-  if (downs.length === 0) return { up: up.run, down: undefined, transaction: up.transactional };
+  if (downs.length === 0) return { up: up.run, down: undefined, transaction: up.transactional, upLocks };
   const down = runnerOfParts(downs);
-  return { up: up.run, down: down.run, transaction: up.transactional, downTransaction: down.transactional };
+  return {
+    up: up.run,
+    down: down.run,
+    transaction: up.transactional,
+    downTransaction: down.transactional,
+    upLocks,
+    downLocks: locksOfParts(downs),
+  };
+}
+
+function locksOfParts(parts: readonly Part[]): LockTarget[] {
+  return lockTargetsOfStatements(parts.flatMap((part) => part.statements.map((statement) => statement.sql)));
 }
 
 /** A `-- migrate:up` or `-- migrate:down` line: where it starts, where its statements start, its option. */

@@ -1,6 +1,7 @@
 import type { Sql, TransactionSql } from 'postgres';
 import type { Log } from '../runtime.ts';
 import type { BatchOptions, BatchResult } from './batches.ts';
+import type { LockTarget } from './lockTargets.ts';
 
 /** What a migration's `up`/`down` receives besides `sql`: ley passes only `sql`, so modules may ignore it. */
 export interface MigrationContext {
@@ -26,4 +27,7 @@ export interface MigrationModule {
   transaction: boolean;
   /** For `down`, when it differs (a SQL file's `-- migrate:down transaction:false`). */
   downTransaction?: boolean;
+  /** The table locks up and down ask for, where their statements are known before they run (SQL files). */
+  upLocks?: LockTarget[];
+  downLocks?: LockTarget[];
 }

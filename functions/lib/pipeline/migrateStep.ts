@@ -70,6 +70,8 @@ export async function runMigrateStep(
       deps.metrics.milliseconds('MigrationDuration', durationMs);
     },
     onLockRetry: () => deps.metrics.count('LockTimeoutRetries'),
+    // A migration that waited for another session's transaction instead of queueing the app behind it.
+    onLockWait: () => deps.metrics.count('LockWaits'),
   };
   try {
     await boundSession(sql, deps.deadline, deps.clock);

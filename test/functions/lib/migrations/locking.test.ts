@@ -130,18 +130,37 @@ describe('bounded lock waits', () => {
       'alter table accounts drop column note',
     ),
   };
+  const addColumnSql = {
+    '001-add-note.sql':
+      '-- migrate:up\nalter table accounts add column note text;\n-- migrate:down\nalter table accounts drop column note;\n',
+  };
+  // A DO block hides its table from the statement's words: nothing to watch, the schedule applies.
+  const addColumnHidden = {
+    '001-add-note.mjs': sqlModule(
+      "do $$ begin execute 'alter table accounts add column note text'; end $$",
+      'alter table accounts drop column note',
+    ),
+  };
+  const settings = resolveSettings({
+    lockTimeoutInitialMs: 50,
+    lockTimeoutMaxMs: 300,
+    lockRetryBudgetMs: 30_000,
+  });
 
-  it('never holds the app queries much longer than the lock-timeout cap, and applies once the blocker ends', async () => {
-    const dir = await migrationsDir(addColumn);
-    const settings = resolveSettings({
-      lockTimeoutInitialMs: 50,
-      lockTimeoutMaxMs: 300,
-      lockRetryBudgetMs: 30_000,
-    });
+  async function noteColumns(): Promise<number> {
+    const [column] =
+      await db.sql`select count(*)::int as n from information_schema.columns where table_name = 'accounts' and column_name = 'note'`;
+    return column?.n ?? -1;
+  }
+
+  /** Runs the migration against a blocker that ends after `blockMs`; what the app and the engine saw. */
+  async function migrateBehindBlocker(files: Record<string, string>, blockMs: number) {
+    const dir = await migrationsDir(files);
     const blocker = await openBlocker();
     const app = appLoad();
     let retries = 0;
-
+    const waitedFor: number[] = [];
+    let blockerEndedAt = 0;
     const migration = migrateUp({
       database: db.url,
       migrationsDir: dir,
@@ -149,45 +168,128 @@ describe('bounded lock waits', () => {
       onLockRetry: () => {
         retries++;
       },
-    });
-    await new Promise((r) => setTimeout(r, 4000));
+      onLockWait: (_name, blockers) => waitedFor.push(...blockers.map((b) => b.pid)),
+    }).then((result) => ({ result, appliedAfterMs: performance.now() - blockerEndedAt }));
+    await new Promise((r) => setTimeout(r, blockMs));
+    blockerEndedAt = performance.now();
     await blocker.end();
-    const result = await migration;
-    const { worstMs, failures } = await app.stop();
+    const { result, appliedAfterMs } = await migration;
+    return { result, appliedAfterMs, retries, waitedFor, blockerPid: blocker.pid, ...(await app.stop()) };
+  }
 
-    expect(result.applied).toEqual(['001-add-note.mjs']);
-    expect(retries).toBeGreaterThan(3);
-    expect(failures).toBe(0);
-    // The blocker held the table for 4 s; without bounded waits every app query would queue that long.
-    expect(worstMs).toBeLessThan(2000);
-    const [column] =
-      await db.sql`select count(*)::int as n from information_schema.columns where table_name = 'accounts' and column_name = 'note'`;
-    expect(column?.n).toBe(1);
+  it('never asks for a lock a long transaction holds: a SQL migration waits for it, the app never queues', async () => {
+    const run = await migrateBehindBlocker(addColumnSql, 3000);
+
+    expect(run.result.applied).toEqual(['001-add-note.sql']);
+    // Its table is known from its statement: no lock request was ever made while the blocker held it.
+    expect(run.retries).toBe(0);
+    expect(run.waitedFor).toEqual([run.blockerPid]);
+    expect(run.failures).toBe(0);
+    // Without waiting, every app query on the table would queue behind the request (the cap, 300 ms).
+    expect(run.worstMs).toBeLessThan(250);
+    expect(run.appliedAfterMs).toBeLessThan(1000);
+    expect(await noteColumns()).toBe(1);
   });
 
-  it('fails LockTimeout with no trace when the schedule is spent, naming the blocking session', async () => {
-    const dir = await migrationsDir(addColumn);
-    const settings = resolveSettings({
-      lockTimeoutInitialMs: 50,
-      lockTimeoutMaxMs: 200,
-      lockRetryBudgetMs: 1500,
+  it("learns a module migration's table from its first lock timeout, then waits instead of asking again", async () => {
+    const run = await migrateBehindBlocker(addColumn, 3000);
+
+    expect(run.result.applied).toEqual(['001-add-note.mjs']);
+    expect(run.retries).toBe(1);
+    expect(run.waitedFor).toEqual([run.blockerPid]);
+    expect(run.failures).toBe(0);
+    expect(run.worstMs).toBeLessThan(250);
+    expect(run.appliedAfterMs).toBeLessThan(1000);
+    expect(await noteColumns()).toBe(1);
+  });
+
+  it('falls back to short, retried lock waits when the tables cannot be told, and still applies', async () => {
+    const run = await migrateBehindBlocker(addColumnHidden, 3000);
+
+    expect(run.result.applied).toEqual(['001-add-note.mjs']);
+    expect(run.retries).toBeGreaterThan(3);
+    expect(run.waitedFor).toEqual([]);
+    expect(run.failures).toBe(0);
+    // The blocker held the table for 3 s; without bounded waits every app query would queue that long.
+    expect(run.worstMs).toBeLessThan(2000);
+    expect(await noteColumns()).toBe(1);
+  });
+
+  it("asks at once when the only holders are young transactions (the app's own queries)", async () => {
+    const dir = await migrationsDir(addColumnSql);
+    const app = appLoad();
+    const waits: unknown[] = [];
+    const started = performance.now();
+
+    const result = await migrateUp({
+      database: db.url,
+      migrationsDir: dir,
+      settings,
+      onLockWait: (_name, blockers) => waits.push(blockers),
     });
+    const { failures } = await app.stop();
+
+    expect(result.applied).toEqual(['001-add-note.sql']);
+    expect(waits).toEqual([]);
+    expect(failures).toBe(0);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('fails LockTimeout with no trace when the budget is spent, naming the blocking session and its lock', async () => {
+    const dir = await migrationsDir(addColumnSql);
     const blocker = await openBlocker();
 
     try {
-      const failure = await migrateUp({ database: db.url, migrationsDir: dir, settings }).catch((e) => e);
+      const failure = await migrateUp({
+        database: db.url,
+        migrationsDir: dir,
+        settings: resolveSettings({
+          lockTimeoutInitialMs: 50,
+          lockTimeoutMaxMs: 200,
+          lockRetryBudgetMs: 1500,
+        }),
+      }).catch((e) => e);
+
+      expect(failure.name).toBe(ErrorName.LockTimeout);
+      expect(failure.context.blockers).toEqual([
+        expect.objectContaining({
+          pid: blocker.pid,
+          mode: 'AccessShareLock',
+          relation: 'accounts',
+          granted: true,
+        }),
+      ]);
+      expect(failure.message).toContain('nothing of it was applied');
+      expect(failure.message).toMatch(new RegExp(`pid ${blocker.pid} \\(.*AccessShareLock on accounts\\)`));
+    } finally {
+      await blocker.end();
+    }
+    expect(await noteColumns()).toBe(0);
+    const [history] = await db.sql`select count(*)::int as n from migration_pipeline_history`;
+    expect(history?.n).toBe(0);
+  });
+
+  it('fails LockTimeout naming the long transactions when it could only retry', async () => {
+    const dir = await migrationsDir(addColumnHidden);
+    const blocker = await openBlocker();
+
+    try {
+      const failure = await migrateUp({
+        database: db.url,
+        migrationsDir: dir,
+        settings: resolveSettings({
+          lockTimeoutInitialMs: 50,
+          lockTimeoutMaxMs: 200,
+          lockRetryBudgetMs: 1500,
+        }),
+      }).catch((e) => e);
 
       expect(failure.name).toBe(ErrorName.LockTimeout);
       expect(failure.context.attempts).toBeGreaterThan(3);
       expect(failure.context.blockers.map((b: { pid: number }) => b.pid)).toContain(blocker.pid);
-      expect(failure.message).toContain('nothing of it was applied');
     } finally {
       await blocker.end();
     }
-    const [column] =
-      await db.sql`select count(*)::int as n from information_schema.columns where table_name = 'accounts' and column_name = 'note'`;
-    expect(column?.n).toBe(0);
-    const [history] = await db.sql`select count(*)::int as n from migration_pipeline_history`;
-    expect(history?.n).toBe(0);
+    expect(await noteColumns()).toBe(0);
   });
 });
