@@ -1,11 +1,6 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { ecrCredentials } from '../functions/lib/registry/ecrCredentials.ts';
-import { directoryLayerCache } from '../functions/lib/registry/memoryLayerCache.ts';
-import { readImageMigrations } from '../functions/lib/registry/readImageMigrations.ts';
-import { formatImageReference } from '../functions/lib/registry/reference.ts';
 import { UsageError } from './io.ts';
 
 /** The folder a command reads migrations from: `--dir` as it is, or the migrations inside `--image`. */
@@ -28,6 +23,20 @@ export async function migrationsSource(
 ): Promise<MigrationsSource> {
   if (!values.image) return { dir: resolve(io.cwd, values.dir ?? 'migrations') };
   if (dirGiven) throw new UsageError('Give --image or --dir, not both: each names where the migrations are.');
+  // The registry reader and the ECR client load only for --image: a folder's status parses neither.
+  const [
+    { ECRClient },
+    { ecrCredentials },
+    { directoryLayerCache },
+    { readImageMigrations },
+    { formatImageReference },
+  ] = await Promise.all([
+    import('@aws-sdk/client-ecr'),
+    import('../functions/lib/registry/ecrCredentials.ts'),
+    import('../functions/lib/registry/memoryLayerCache.ts'),
+    import('../functions/lib/registry/readImageMigrations.ts'),
+    import('../functions/lib/registry/reference.ts'),
+  ]);
   const read = await readImageMigrations(values.image, {
     access: {
       // ECR hosts only: the token goes to no other registry.

@@ -1,43 +1,44 @@
 import { PipelineError } from '../functions/lib/errors.ts';
 import packageJson from '../package.json' with { type: 'json' };
-import { withAwsErrorsExplained } from './awsErrors.ts';
-import { checkCommand } from './commands/check.ts';
-import { initCommand } from './commands/init.ts';
-import { localCommand } from './commands/local.ts';
-import { baselineCommand } from './commands/migrate/baseline.ts';
-import { downCommand } from './commands/migrate/down.ts';
-import { newCommand } from './commands/migrate/new.ts';
-import { redoCommand } from './commands/migrate/redo.ts';
-import { statusCommand } from './commands/migrate/status.ts';
-import { upCommand } from './commands/migrate/up.ts';
-import { verifyCommand } from './commands/migrate/verify.ts';
-import { queueCommand } from './commands/queue.ts';
-import { redriveCommand } from './commands/redrive.ts';
-import { startCommand } from './commands/start.ts';
-import { pipelineStatusCommand } from './commands/status.ts';
 import { type CliIo, ExitCode, UsageError } from './io.ts';
 import { printJson } from './output.ts';
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
 
+/**
+ * A command loaded when it runs: `--help` and a `migrate status` do not parse the AWS SDK, squawk's
+ * wrapper, the local state machine or the registry reader (the built CLI splits them into chunks).
+ */
+function lazy(load: () => Promise<Command>): Command {
+  return async (argv, io) => (await load())(argv, io);
+}
+
+/** The commands that call AWS: their AWS errors are explained (credentials, region, access). */
+function lazyAws(load: () => Promise<Command>): Command {
+  return lazy(async () => {
+    const [command, { withAwsErrorsExplained }] = await Promise.all([load(), import('./awsErrors.ts')]);
+    return withAwsErrorsExplained(command);
+  });
+}
+
 const MIGRATE_COMMANDS: Record<string, Command> = {
-  status: statusCommand,
-  up: upCommand,
-  down: downCommand,
-  redo: redoCommand,
-  baseline: baselineCommand,
-  new: newCommand,
-  verify: verifyCommand,
+  status: lazy(async () => (await import('./commands/migrate/status.ts')).statusCommand),
+  up: lazy(async () => (await import('./commands/migrate/up.ts')).upCommand),
+  down: lazy(async () => (await import('./commands/migrate/down.ts')).downCommand),
+  redo: lazy(async () => (await import('./commands/migrate/redo.ts')).redoCommand),
+  baseline: lazy(async () => (await import('./commands/migrate/baseline.ts')).baselineCommand),
+  new: lazy(async () => (await import('./commands/migrate/new.ts')).newCommand),
+  verify: lazy(async () => (await import('./commands/migrate/verify.ts')).verifyCommand),
 };
 
 const TOP_COMMANDS: Record<string, Command> = {
-  start: withAwsErrorsExplained(startCommand),
-  status: withAwsErrorsExplained(pipelineStatusCommand),
-  redrive: withAwsErrorsExplained(redriveCommand),
-  local: localCommand,
-  check: checkCommand,
-  queue: queueCommand,
-  init: initCommand,
+  start: lazyAws(async () => (await import('./commands/start.ts')).startCommand),
+  status: lazyAws(async () => (await import('./commands/status.ts')).pipelineStatusCommand),
+  redrive: lazyAws(async () => (await import('./commands/redrive.ts')).redriveCommand),
+  local: lazy(async () => (await import('./commands/local.ts')).localCommand),
+  check: lazy(async () => (await import('./commands/check.ts')).checkCommand),
+  queue: lazy(async () => (await import('./commands/queue.ts')).queueCommand),
+  init: lazy(async () => (await import('./commands/init.ts')).initCommand),
 };
 
 export const usage = `Usage: migration-pipeline <command> [options]

@@ -50,6 +50,10 @@ const results = await Promise.all([
     },
     ...CLI_BUNDLE,
     ...output,
+    // Each command's code in chunks of its own, imported when the command runs: `--help` parses
+    // only the entry (see cli/main.ts).
+    splitting: true,
+    chunkNames: 'cli/chunks/[name]-[hash]',
   }),
 ]);
 // The migrations travel in the release's image, not in the functions. The database functions verify

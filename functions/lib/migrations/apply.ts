@@ -12,17 +12,18 @@ import {
 import type { Clock, Log } from '../runtime.ts';
 import { BatchesPaused, runInBatches } from './batches.ts';
 import type { MigrationFile } from './files.ts';
-import { recordApplied, removeApplied } from './history.ts';
+import { recordApplied, recordGuarded, removeApplied } from './history.ts';
 import { inTransactionWithLockRetries } from './lockRetry.ts';
 import type { LockTarget } from './lockTargets.ts';
 import {
   assertHoldsMigrationLock,
   assertNoOpenTransaction,
-  assertSameTransaction,
   captureSessionBaseline,
-  currentTransactionId,
+  endedTransaction,
   escapedTransaction,
   escapedTransactionFailure,
+  holdsLockExpression,
+  migrationLockLost,
   resetSession,
   restoreIdentity,
 } from './session.ts';
@@ -95,9 +96,8 @@ export async function applyMigration(
     try {
       return await inTransactionWithLockRetries(
         sql,
-        async (tx) => {
-          await assertSameSession(tx, context.backendPid);
-          const transactionId = await currentTransactionId(tx);
+        async (tx, { backendPid, transactionId }) => {
+          if (backendPid !== context.backendPid) throw sessionLost();
           const started = clock.now();
           try {
             await run(context.instrument?.(tx, file) ?? tx, contextFor(tx));
@@ -110,15 +110,25 @@ export async function applyMigration(
             throw error;
           }
           const durationMs = clock.now() - started;
-          await assertSameTransaction(tx, transactionId, file.name, direction);
-          await restoreIdentity(tx);
-          await assertHoldsMigrationLock(
-            tx,
-            context.lockKey,
-            file.name,
-            'Nothing of this migration was applied: its transaction rolled back.',
-          );
-          await record(tx, durationMs);
+          // Back to the session's own user before the row is written, then the row, written only if
+          // the migration left the transaction and the lock as it found them: pipelined, one round trip.
+          const [, written] = await Promise.all([
+            restoreIdentity(tx),
+            recordGuarded(
+              tx,
+              settings.historyTable,
+              direction,
+              { name: file.name, checksum: file.checksum, durationMs, appliedBy: context.runId },
+              { transactionId, holdsLock: holdsLockExpression(context.lockKey) },
+            ),
+          ]);
+          if (!written.sameTransaction) throw endedTransaction(file.name, direction);
+          if (!written.holdsLock) {
+            throw migrationLockLost(
+              file.name,
+              'Nothing of this migration was applied: its transaction rolled back.',
+            );
+          }
           return durationMs;
         },
         {
@@ -220,13 +230,15 @@ export async function invalidIndexes(sql: Sql | TransactionSql): Promise<string[
 
 async function assertSameSession(sql: Sql | TransactionSql, backendPid: number): Promise<void> {
   const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
-  if (row?.pid !== backendPid) {
-    throw new DatabaseUnreachable(
-      'The connection to the database was lost and re-opened during the run, which released the migration lock. ' +
-        'Nothing more was applied; run again (the pipeline retries this).',
-      { target: 'the migration session' },
-    );
-  }
+  if (row?.pid !== backendPid) throw sessionLost();
+}
+
+function sessionLost(): DatabaseUnreachable {
+  return new DatabaseUnreachable(
+    'The connection to the database was lost and re-opened during the run, which released the migration lock. ' +
+      'Nothing more was applied; run again (the pipeline retries this).',
+    { target: 'the migration session' },
+  );
 }
 
 function migrationError(

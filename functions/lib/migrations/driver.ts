@@ -13,12 +13,7 @@ import { checksumOf, listMigrationFiles, type MigrationFile } from './files.ts';
 import { type AppliedMigration, ensureHistoryTable, readHistory } from './history.ts';
 import { loadPlan } from './loader.ts';
 import { checkHistory } from './plan.ts';
-import {
-  assertHoldsMigrationLock,
-  captureSessionBaseline,
-  resetSession,
-  type SessionBaseline,
-} from './session.ts';
+import { captureSessionBaseline, migrationLockLost, resetSession, type SessionBaseline } from './session.ts';
 import type { EngineSettings } from './settings.ts';
 import type { MigrationFunction, MigrationModule } from './types.ts';
 
@@ -149,8 +144,8 @@ export function createDriver(options: DriverOptions): LeyDriver<DriverSession> {
         }
         const module = modules.get(file.name) as MigrationModule;
         const run = (method === 'up' ? module.up : module.down) as MigrationFunction;
-        await resetSession(session.sql, session.baseline);
-        await assertHoldsMigrationLock(session.sql, session.lockKey, file.name, 'Nothing of it was applied.');
+        const { holdsLock } = await resetSession(session.sql, session.baseline, session.lockKey);
+        if (!holdsLock) throw migrationLockLost(file.name, 'Nothing of it was applied.');
         log.info(`${method === 'up' ? 'Applying' : 'Reverting'} ${file.name}`, { migration: file.name });
         try {
           const transactional =

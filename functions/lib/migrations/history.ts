@@ -102,3 +102,37 @@ export async function recordApplied(
 export async function removeApplied(sql: Sql | TransactionSql, table: string, name: string): Promise<void> {
   await sql.unsafe(`delete from ${quoteTable(table)} where name = $1`, [name]);
 }
+
+/**
+ * Writes a migration's history row (`up`: insert, `down`: delete) only if the transaction is still
+ * the one the migration started in and the session still holds the run's lock, in one statement;
+ * says which of the two failed, so the caller can name it (and roll back). The checks and the write
+ * in one round trip: a migration that ended the transaction itself must not get its row
+ * autocommitted.
+ */
+export async function recordGuarded(
+  sql: Sql | TransactionSql,
+  table: string,
+  direction: 'up' | 'down',
+  row: Omit<AppliedMigration, 'appliedAt'>,
+  guard: { transactionId: string; holdsLock: string },
+): Promise<{ sameTransaction: boolean; holdsLock: boolean }> {
+  const [write, parameters] =
+    direction === 'up'
+      ? [
+          `insert into ${quoteTable(table)} (name, checksum, duration_ms, applied_by)
+           select $2, $3, $4, $5 from guard where same and held returning 1`,
+          [row.checksum, Math.round(row.durationMs), row.appliedBy],
+        ]
+      : [
+          `delete from ${quoteTable(table)} where name = $2 and (select same and held from guard) returning 1`,
+          [],
+        ];
+  const [result] = await sql.unsafe<{ same: boolean; held: boolean }[]>(
+    `with guard as (select txid_current()::text = $1 as same, ${guard.holdsLock} as held),
+     written as (${write})
+     select same, held from guard`,
+    [guard.transactionId, row.name, ...parameters],
+  );
+  return { sameTransaction: result?.same === true, holdsLock: result?.held === true };
+}

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +111,8 @@ async function syntaxErrorPlace(file: MigrationFile): Promise<Place> {
 }
 
 function syntaxErrorLine(path: string): Promise<number | undefined> {
+  // Loaded only to describe a broken module: the engine's runs never need a child process.
+  const { execFile } = process.getBuiltinModule('node:child_process');
   return new Promise((done) => {
     execFile(process.execPath, ['--check', path], { timeout: 5_000 }, (_error, _stdout, stderr) => {
       const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

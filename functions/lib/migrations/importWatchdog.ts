@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { MigrationFile } from './files.ts';
 
 /**
@@ -59,6 +59,8 @@ export class ImportWatchdog {
   private startWorker(): void {
     const from = this.checked;
     // The modules' output is printed once, by the import in the main thread.
+    // Loaded on first use: a run with no module to import (SQL files, a status) never pays for it.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: this.urls.slice(from),

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { PipelineError } from '../errors.ts';
 import type { MigrationFile } from './files.ts';
@@ -46,7 +46,7 @@ function isSqlFile(file: MigrationFile): boolean {
  */
 async function loadMigration(file: MigrationFile, importTimeoutMs: number): Promise<MigrationModule> {
   if (file.plainSql) return loadPlainSqlMigration({ ...file, plainSql: file.plainSql });
-  if (isSqlFile(file)) return parseSqlMigration(file.name, await readFile(file.path, 'utf8'));
+  if (isSqlFile(file)) return parseSqlMigration(file.name, readFileSync(file.path, 'utf8'));
   let imported: Record<string, unknown>;
   try {
     imported = await importWithin(file, importTimeoutMs);

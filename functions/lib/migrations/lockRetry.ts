@@ -64,7 +64,7 @@ export interface LockRetryOptions {
  */
 export async function inTransactionWithLockRetries<T>(
   sql: Sql,
-  attempt: (tx: TransactionSql) => Promise<T>,
+  attempt: (tx: TransactionSql, transaction: TransactionStart) => Promise<T>,
   { label, settings, clock, log, onRetry, onWait, targets: given = [] }: LockRetryOptions,
 ): Promise<T> {
   const started = clock.now();
@@ -88,8 +88,7 @@ export async function inTransactionWithLockRetries<T>(
     try {
       return (await sql.begin(async (tx) => {
         try {
-          await setLocalTimeouts(tx, lockTimeoutMs, settings.statementTimeoutMs);
-          return await attempt(tx);
+          return await attempt(tx, await startAttempt(tx, lockTimeoutMs, settings.statementTimeoutMs));
         } catch (error) {
           // The `postgres` client answers an error inside begin() with a ROLLBACK; when the error is the
           // connection going away, that write hits a closed socket and throws outside any promise,
@@ -154,19 +153,29 @@ function lockTimeout(
   );
 }
 
+/** Who the attempt's transaction runs on: a reconnect would have lost the run's lock with its session. */
+export interface TransactionStart {
+  backendPid: number;
+  transactionId: string;
+}
+
 /**
- * Sets both timeouts for the current transaction only, in one round trip, as plain `SET LOCAL`
- * statements: what a reviewer (and `check`, through squawk) sees is what the migration runs under.
+ * Sets both timeouts for the current transaction only, as plain `SET LOCAL` statements (what a
+ * reviewer, and `check` through squawk, sees is what the migration runs under), and reads the
+ * backend and the transaction id: one round trip.
  */
-async function setLocalTimeouts(
+async function startAttempt(
   tx: TransactionSql,
   lockTimeoutMs: number,
   statementTimeoutMs: number,
-): Promise<void> {
+): Promise<TransactionStart> {
   // Integers from validated settings: safe to inline (SET takes no parameters).
-  await tx.unsafe(
-    `set local lock_timeout = '${Math.round(lockTimeoutMs)}ms'; set local statement_timeout = '${Math.round(statementTimeoutMs)}ms'`,
-  );
+  const results = (await tx.unsafe(
+    `set local lock_timeout = '${Math.round(lockTimeoutMs)}ms'; set local statement_timeout = '${Math.round(statementTimeoutMs)}ms'; ` +
+      'select pg_backend_pid() as pid, txid_current()::text as id',
+  )) as unknown as { pid: number; id: string }[][];
+  const row = results.at(-1)?.[0];
+  return { backendPid: row?.pid ?? -1, transactionId: row?.id ?? '' };
 }
 
 /** Other sessions whose transaction has been open at least `minSeconds`: they block DDL. No query text. */

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { MigrationFile, PlainSqlSource } from './files.ts';
 import { type LockTarget, lockTargetsOfStatements } from './lockTargets.ts';
 import { type Refuse, refuseEscapes, refuserFor, runnerOf, statementsOf } from './sqlFile.ts';
@@ -34,7 +34,7 @@ export async function loadPlainSqlMigration(
   const source = file.plainSql;
   const up = plainRunner(
     file.name,
-    source.emptyUp ? '' : await readFile(file.path, 'utf8'),
+    source.emptyUp ? '' : readFileSync(file.path, 'utf8'),
     source,
     source.transaction,
   );
@@ -43,7 +43,7 @@ export async function loadPlainSqlMigration(
   }
   const down = plainRunner(
     `${file.name} (down)`,
-    await readFile(source.downPath, 'utf8'),
+    readFileSync(source.downPath, 'utf8'),
     source,
     source.downTransaction,
   );

@@ -14,16 +14,51 @@ export async function captureSessionBaseline(sql: Sql): Promise<SessionBaseline>
  * does not carry into the next. Not `DISCARD ALL` (nor `DEALLOCATE ALL`): that would release the
  * migration lock and the driver's own prepared statements, which `postgres` then fails to find
  * inside the next transaction (26000). Only statements prepared by SQL `PREPARE` are deallocated.
+ * One round trip (a second only after a migration's own PREPARE); returns whether the session still
+ * holds the advisory lock `lockKey`, when given.
  */
-export async function resetSession(sql: Sql, baseline: SessionBaseline): Promise<void> {
-  await sql.unsafe(
-    'set session authorization default; reset role; reset all; close all; unlisten *; discard temp; discard sequences',
-  );
-  for (const { name, setting } of baseline) {
-    await sql`select set_config(${name}, ${setting}, false)`;
+export async function resetSession(
+  sql: Sql,
+  baseline: SessionBaseline,
+  lockKey?: bigint,
+): Promise<{ holdsLock: boolean }> {
+  const results = (await sql.unsafe(
+    [
+      'set session authorization default; reset role; reset all; close all; unlisten *; discard temp; discard sequences',
+      ...baseline.map(
+        ({ name, setting }) => `select set_config(${literal(name)}, ${literal(setting)}, false)`,
+      ),
+      `select (select count(*)::int from pg_prepared_statements where from_sql) as prepared, ${
+        lockKey === undefined ? 'true' : holdsLockExpression(lockKey)
+      } as held`,
+    ].join('; '),
+  )) as unknown as { prepared: number; held: boolean }[][];
+  const state = results.at(-1)?.[0];
+  if ((state?.prepared ?? 0) > 0) {
+    const prepared = await sql<{ name: string }[]>`select name from pg_prepared_statements where from_sql`;
+    for (const { name } of prepared) await sql.unsafe(`deallocate "${name.replaceAll('"', '""')}"`);
   }
-  const prepared = await sql<{ name: string }[]>`select name from pg_prepared_statements where from_sql`;
-  for (const { name } of prepared) await sql.unsafe(`deallocate "${name.replaceAll('"', '""')}"`);
+  return { holdsLock: state?.held === true };
+}
+
+/**
+ * A string literal that means the same under any `standard_conforming_strings`: an escape string
+ * (E'…') with its backslashes and quotes doubled. For values sent inside a multi-statement text,
+ * which takes no parameters.
+ */
+export function literal(value: string): string {
+  return `E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+}
+
+/** SQL that is true while this session holds the run's advisory lock (`key` is a bigint, safe to inline). */
+export function holdsLockExpression(key: bigint): string {
+  const k = BigInt.asIntN(64, key).toString();
+  return `exists (
+      select 1 from pg_locks
+      where locktype = 'advisory' and granted and objsubid = 1 and pid = pg_backend_pid()
+        and classid::bigint = ((${k}::bigint >> 32) & 4294967295)
+        and objid::bigint = (${k}::bigint & 4294967295)
+        and database = (select oid from pg_database where datname = current_database()))`;
 }
 
 /**
@@ -44,42 +79,32 @@ export async function assertHoldsMigrationLock(
   migration: string,
   consequence: string,
 ): Promise<void> {
-  const [row] = await sql<{ held: boolean }[]>`
-    select exists (
-      select 1 from pg_locks
-      where locktype = 'advisory' and granted and objsubid = 1 and pid = pg_backend_pid()
-        and classid::bigint = ((${key.toString()}::bigint >> 32) & 4294967295)
-        and objid::bigint = (${key.toString()}::bigint & 4294967295)
-        and database = (select oid from pg_database where datname = current_database())
-    ) as held`;
-  if (!row?.held) {
-    throw new MigrationLockLost(
-      `The run no longer holds its migration lock at ${migration} (a migration released advisory locks, e.g. with pg_advisory_unlock_all()?), ` +
-        `so another run could be migrating too. ${consequence} Remove the unlock from the migration and run again.`,
-      { migration },
-    );
-  }
+  const [row] = await sql.unsafe<{ held: boolean }[]>(`select ${holdsLockExpression(key)} as held`);
+  if (!row?.held) throw migrationLockLost(migration, consequence);
 }
 
-/** The id of the transaction a migration started in; see `assertSameTransaction`. */
+export function migrationLockLost(migration: string, consequence: string): MigrationLockLost {
+  return new MigrationLockLost(
+    `The run no longer holds its migration lock at ${migration} (a migration released advisory locks, e.g. with pg_advisory_unlock_all()?), ` +
+      `so another run could be migrating too. ${consequence} Remove the unlock from the migration and run again.`,
+    { migration },
+  );
+}
+
+/** The id of the transaction a migration started in; see `escapedTransaction`. */
 export async function currentTransactionId(tx: TransactionSql): Promise<string> {
   const [row] = await tx<{ id: string }[]>`select txid_current()::text as id`;
   return row?.id ?? '';
 }
 
 /**
- * A migration module that ran COMMIT, ROLLBACK or BEGIN ended the transaction the engine opened:
- * what it did before may be committed, and its history row would no longer commit with it. Checked
- * before the row is written; the migration is then not recorded.
+ * A migration module that ran COMMIT, ROLLBACK or BEGIN and then succeeded ended the transaction
+ * the engine opened: what it did before may be committed, and its history row would no longer
+ * commit with it. Found before the row is written (the row's write checks the transaction id); the
+ * migration is then not recorded.
  */
-export async function assertSameTransaction(
-  tx: TransactionSql,
-  startedIn: string,
-  migration: string,
-  direction: 'up' | 'down',
-): Promise<void> {
-  if ((await currentTransactionId(tx)) === startedIn) return;
-  throw new MigrationFailed(
+export function endedTransaction(migration: string, direction: 'up' | 'down'): MigrationFailed {
+  return new MigrationFailed(
     `Migration ${migration} (${direction}) ended the engine's transaction itself (COMMIT, ROLLBACK or BEGIN in a transactional migration). ` +
       'It is not recorded, but what it ran before that may be committed: check the schema, remove the transaction control ' +
       '(or export `transaction = false` and manage transactions yourself), and fix by hand what stayed.',

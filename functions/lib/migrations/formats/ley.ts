@@ -6,10 +6,12 @@ const MIGRATION_FILE = /^(?!.*\.d\.[cm]?ts$).*\.(?:[cm]?[jt]s|sql)$/;
 /** The same extensions in any case: `002-x.SQL` is meant as a migration, and is refused rather than skipped. */
 const MIGRATION_FILE_ANY_CASE = new RegExp(MIGRATION_FILE.source, 'i');
 
-/** ley's order: by name, numbers compared as numbers, so `10-x` sorts after `9-x`. */
-function compareMigrationNames(a: string, b: string): number {
-  return a.localeCompare(b, undefined, { numeric: true });
-}
+/**
+ * ley's order (`localeCompare` with `numeric`): by name, numbers compared as numbers, so `10-x`
+ * sorts after `9-x`. One collator for every comparison: `localeCompare` with options builds one
+ * per call, which made sorting 500 names the slowest part of a status.
+ */
+const compareMigrationNames = new Intl.Collator(undefined, { numeric: true }).compare;
 
 /**
  * Whether a file directly in a folder would be read as a ley module or a dbmate SQL file. dbmate
