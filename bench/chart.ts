@@ -16,14 +16,17 @@ export function stallChartSvg(runs: StallRun[]): string {
   const x = (s: number) => left + (s / maxS) * (width - left - right);
   const minLog = 0; // 1 ms
   const maxLog = Math.log10(30_000);
-  const colors = { ours: '#1a7f37', ley: '#cf222e' };
+  // Ours green, the floor grey, peers red.
+  const color = (run: StallRun) =>
+    run.tool.startsWith('migration-pipeline')
+      ? '#1a7f37'
+      : run.tool.startsWith('no migration')
+        ? '#57606a'
+        : '#cf222e';
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<title>App-query latency over time while a migration waits behind a long transaction: ${runs
-      .map(
-        (run) =>
-          `${run.tool === 'ours' ? 'migration-pipeline' : 'stock ley'} worst ${(run.worstMs / 1000).toFixed(2)} s`,
-      )
+      .map((run) => `${run.tool} worst ${(run.worstMs / 1000).toFixed(2)} s`)
       .join(', ')}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${left}" y="18" font-size="14" font-weight="bold">Slowest app query sent in each 100 ms (log scale) while a migration waits behind a 20 s transaction</text>`,
@@ -32,8 +35,6 @@ export function stallChartSvg(runs: StallRun[]): string {
     const y0 = top + index * (panel + gap) + 10;
     const y = (ms: number) =>
       y0 + panel - ((Math.log10(Math.max(ms, 1)) - minLog) / (maxLog - minLog)) * panel;
-    const label =
-      run.tool === 'ours' ? 'migration-pipeline (lock_timeout retries)' : 'stock ley (postgres driver)';
     parts.push(
       `<rect x="${x(run.blocker.fromS)}" y="${y0}" width="${x(run.blocker.toS) - x(run.blocker.fromS)}" height="${panel}" fill="#eaeef2"/>`,
       `<text x="${x(run.blocker.fromS) + 4}" y="${y0 + 14}" fill="#57606a">blocking transaction open</text>`,
@@ -48,11 +49,11 @@ export function stallChartSvg(runs: StallRun[]): string {
     // still stuck in an earlier query.
     for (const [s, ms] of run.timeline) {
       parts.push(
-        `<line x1="${x(s).toFixed(1)}" x2="${x(s).toFixed(1)}" y1="${y0 + panel}" y2="${y(ms).toFixed(1)}" stroke="${colors[run.tool]}" stroke-width="1.2"/>`,
+        `<line x1="${x(s).toFixed(1)}" x2="${x(s).toFixed(1)}" y1="${y0 + panel}" y2="${y(ms).toFixed(1)}" stroke="${color(run)}" stroke-width="1.2"/>`,
       );
     }
     parts.push(
-      `<text x="${left}" y="${y0 - 4}" font-weight="bold" fill="${colors[run.tool]}">${label}: worst ${(run.worstMs / 1000).toFixed(2)} s, ${run.failedQueries} failed queries</text>`,
+      `<text x="${left}" y="${y0 - 4}" font-weight="bold" fill="${color(run)}">${run.tool}: worst ${(run.worstMs / 1000).toFixed(2)} s, ${run.slowClientSeconds.toFixed(1)} client-seconds in queries over 100 ms, ${run.failedQueries} failed</text>`,
       `<line x1="${left}" x2="${width - right}" y1="${y0 + panel}" y2="${y0 + panel}" stroke="#57606a"/>`,
     );
     for (let s = 0; s <= maxS; s += 5)

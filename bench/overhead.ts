@@ -1,53 +1,78 @@
 import postgres from 'postgres';
-import { migrateUp } from '../functions/lib/migrations/index.ts';
-import { freshDatabase, ley, leyConfig, median, writeMigrations } from './support.ts';
+import { type Migration, run, type Tool } from './peers.ts';
+import { freshDatabase, median } from './support.ts';
+
+export interface ToolTimings {
+  tool: string;
+  /** Applying `migrations` pending migrations from the command line, per migration. */
+  msPerMigration: number;
+  /** `up` again with all of them applied: nothing to do. */
+  noOpMs: number;
+  /** The tool's status with all of them applied; undefined when it has no status command. */
+  statusMs: number | undefined;
+}
 
 export interface OverheadResult {
   migrations: number;
   runs: number;
-  oursMsPerMigration: number;
-  leyMsPerMigration: number;
+  /** The same SQL as one batch in one client: what no tool can beat. */
   floorMsPerMigration: number;
+  tools: ToolTimings[];
 }
 
 /**
- * 500 small migrations applied three ways, on fresh databases: ours (a transaction, checksum and
- * history row per migration), stock ley (one transaction for all, its own driver), and the floor (the
- * same SQL as one batch). Each way runs `runs` times on its own copy of the files; medians reported.
+ * `count` small migrations (`create table`) applied by each tool's own CLI from its own folder, on
+ * a fresh database each time, `runs` times, medians reported; then, on the last database, the no-op
+ * `up` and the status with all applied (median of 5 each). The floor is the same SQL as one batch.
  */
-export async function measureOverhead(adminUrl: string, count = 500, runs = 3): Promise<OverheadResult> {
-  const files = Object.fromEntries(
-    Array.from({ length: count }, (_, i) => [
-      `${String(i + 1).padStart(4, '0')}-t${i}.mjs`,
-      { up: `create table t${i} (id bigint primary key, note text)`, down: `drop table t${i}` },
-    ]),
-  );
-  const statements = Object.values(files).map((file) => file.up);
-  const timings = { ours: [] as number[], ley: [] as number[], floor: [] as number[] };
-  for (let run = 0; run < runs; run++) {
-    for (const way of ['floor', 'ley', 'ours'] as const) {
+export async function measureOverhead(
+  adminUrl: string,
+  tools: readonly Tool[],
+  count = 500,
+  runs = 3,
+): Promise<OverheadResult> {
+  const migrations: Migration[] = Array.from({ length: count }, (_, i) => ({
+    up: `create table t${i} (id bigint primary key, note text)`,
+    down: `drop table t${i}`,
+  }));
+  const floor: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const db = await freshDatabase(adminUrl);
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const started = performance.now();
+    await sql.begin((tx) => tx.unsafe(migrations.map((m) => m.up).join(';\n')));
+    floor.push(performance.now() - started);
+    await sql.end();
+    await db.drop();
+  }
+  const results: ToolTimings[] = [];
+  for (const tool of tools) {
+    const applied: number[] = [];
+    let noOp: number[] = [];
+    let status: number[] = [];
+    for (let i = 0; i < runs; i++) {
       const db = await freshDatabase(adminUrl);
-      // Each run gets its own files: Node caches imported modules, which would favour the second tool.
-      const dir = await writeMigrations(files);
-      const started = performance.now();
-      if (way === 'ours') {
-        await migrateUp({ database: db.url, migrationsDir: dir });
-      } else if (way === 'ley') {
-        await ley.up({ cwd: dir, dir: '.', driver: 'postgres', config: leyConfig(db.url) });
-      } else {
-        const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-        await sql.begin((tx) => tx.unsafe(statements.join(';\n')));
-        await sql.end();
+      const cwd = await tool.write(migrations);
+      applied.push(await run(tool.up(cwd, db.url)));
+      if (i === runs - 1) {
+        noOp = await repeat(5, () => run(tool.up(cwd, db.url)));
+        const statusOf = tool.status;
+        status = statusOf ? await repeat(5, () => run(statusOf(cwd, db.url))) : [];
       }
-      timings[way].push(performance.now() - started);
       await db.drop();
     }
+    results.push({
+      tool: tool.label,
+      msPerMigration: median(applied) / count,
+      noOpMs: median(noOp),
+      statusMs: status.length > 0 ? median(status) : undefined,
+    });
   }
-  return {
-    migrations: count,
-    runs,
-    oursMsPerMigration: median(timings.ours) / count,
-    leyMsPerMigration: median(timings.ley) / count,
-    floorMsPerMigration: median(timings.floor) / count,
-  };
+  return { migrations: count, runs, floorMsPerMigration: median(floor) / count, tools: results };
+}
+
+export async function repeat(times: number, measure: () => Promise<number>): Promise<number[]> {
+  const timings: number[] = [];
+  for (let i = 0; i < times; i++) timings.push(await measure());
+  return timings;
 }

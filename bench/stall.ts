@@ -1,11 +1,16 @@
 import postgres from 'postgres';
-import { migrateUp } from '../functions/lib/migrations/index.ts';
-import { freshDatabase, ley, leyConfig, writeMigrations } from './support.ts';
+import { run, type Tool } from './peers.ts';
+import { freshDatabase } from './support.ts';
 
 export interface StallRun {
-  tool: 'ours' | 'ley';
+  /** The tool's label; the floor runs no migration. */
+  tool: string;
   /** The longest any app query took. */
   worstMs: number;
+  /** The time app clients spent in queries slower than 100 ms, summed over clients. */
+  slowClientSeconds: number;
+  /** App queries per second while the blocker was open. */
+  throughputQps: number;
   failedQueries: number;
   queries: number;
   /** When the migration finished, counted from the blocker's commit. */
@@ -21,20 +26,19 @@ export interface StallOptions {
   clients: number;
 }
 
-const ADD_COLUMN = {
-  '001-add-note.mjs': {
-    up: 'alter table accounts add column note text',
-    down: 'alter table accounts drop column note',
-  },
-};
+const ADD_COLUMN = [
+  { up: 'alter table accounts add column note text', down: 'alter table accounts drop column note' },
+];
 
 /**
  * A table under steady read/write load (a few clients on loopback, bounded), a session holding a
- * transaction open on it for `blockerMs`, and a migration adding a column that starts meanwhile.
+ * transaction open on it for `blockerMs`, and a migration adding a column, started 1 s into it
+ * with the tool's own CLI on its own folder. Without a tool: the same load and blocker, no
+ * migration (the floor).
  */
 export async function measureStall(
   adminUrl: string,
-  tool: 'ours' | 'ley',
+  tool: Tool | undefined,
   options: StallOptions,
 ): Promise<StallRun> {
   const db = await freshDatabase(adminUrl);
@@ -43,7 +47,7 @@ export async function measureStall(
   await setup`insert into accounts (id) select generate_series(1, ${options.rows})`;
   await setup`vacuum analyze accounts`;
   await setup.end();
-  const dir = await writeMigrations(ADD_COLUMN);
+  const cwd = await tool?.write(ADD_COLUMN);
 
   const app = postgres(db.url, { max: options.clients, onnotice: () => {} });
   const started = performance.now();
@@ -78,25 +82,24 @@ export async function measureStall(
     blockerTo = elapsedS();
   });
   await sleep(1000);
-  const migration =
-    tool === 'ours'
-      ? migrateUp({ database: db.url, migrationsDir: dir })
-      : ley.up({ cwd: dir, dir: '.', driver: 'postgres', config: leyConfig(db.url) });
+  const migration = tool && cwd ? run(tool.up(cwd, db.url)).then(elapsedS) : Promise.resolve(elapsedS());
   await blocking;
-  await migration;
-  const appliedAt = elapsedS();
+  const appliedAt = await migration;
   await sleep(2000);
   running = false;
   await Promise.all(clients);
   await Promise.all([app.end(), blocker.end()]);
   await db.drop();
 
+  const duringBlocker = samples.filter(([at]) => at >= blockerFrom && at < blockerTo);
   return {
-    tool,
+    tool: tool?.label ?? 'no migration (the floor)',
     worstMs: Math.max(...samples.map(([, ms]) => ms)),
+    slowClientSeconds: samples.filter(([, ms]) => ms > 100).reduce((sum, [, ms]) => sum + ms / 1000, 0),
+    throughputQps: duringBlocker.length / (blockerTo - blockerFrom),
     failedQueries,
     queries: samples.length,
-    appliedAfterBlockerMs: Math.max(0, (appliedAt - blockerTo) * 1000),
+    appliedAfterBlockerMs: tool ? Math.max(0, (appliedAt - blockerTo) * 1000) : 0,
     timeline: bucket(samples, 0.1),
     blocker: { fromS: blockerFrom, toS: blockerTo },
   };

@@ -1,13 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { type LocalServer, startEmbeddedPostgres } from '../cli/local/embeddedPostgres.ts';
-
-/** Stock ley, as a team uses it today: its own `postgres` client driver. */
-export const ley = createRequire(import.meta.url)('ley') as { up(options: object): Promise<string[]> };
 
 /** The server the benchmarks run on: DATABASE_URL, or a fresh embedded PostgreSQL. */
 export async function benchServer(): Promise<{ url: string; version: string; stop(): Promise<void> }> {
@@ -60,18 +56,6 @@ export async function writeMigrations(files: Record<string, { up: string; down: 
     );
   }
   return dir;
-}
-
-/** ley's postgres driver takes connection options, not a URL. */
-export function leyConfig(url: string): Record<string, unknown> {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname,
-    port: Number(parsed.port),
-    user: decodeURIComponent(parsed.username),
-    password: decodeURIComponent(parsed.password),
-    database: parsed.pathname.slice(1),
-  };
 }
 
 export function median(values: number[]): number {

@@ -1,3 +1,4 @@
+import { LOCK_MODES, type LockMode } from '../../functions/lib/migrations/lockTargets.ts';
 import { formatDuration } from '../output.ts';
 import type { HeldLock, ObservedStatement, TableRows } from './observe.ts';
 import { addsJsonColumn, type Operation, operationOf } from './operations.ts';
@@ -372,20 +373,9 @@ function clearedBecause(statement: ObservedStatement): string {
   return `its ${lock.mode} was held for an instant: no rows were scanned, written or rewritten`;
 }
 
-/** PostgreSQL's table lock modes, weakest first. */
-const LOCK_ORDER = [
-  'AccessShareLock',
-  'RowShareLock',
-  'RowExclusiveLock',
-  'ShareUpdateExclusiveLock',
-  'ShareLock',
-  'ShareRowExclusiveLock',
-  'ExclusiveLock',
-  'AccessExclusiveLock',
-];
-
 function strongest(locks: readonly HeldLock[]): HeldLock | undefined {
-  return [...locks].sort((a, b) => LOCK_ORDER.indexOf(b.mode) - LOCK_ORDER.indexOf(a.mode))[0];
+  const order = (lock: HeldLock) => LOCK_MODES.indexOf(lock.mode as LockMode);
+  return [...locks].sort((a, b) => order(b) - order(a))[0];
 }
 
 function total(counts: Record<string, number>): number {

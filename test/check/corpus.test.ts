@@ -2,21 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { migrateUp } from '../../functions/lib/migrations/index.ts';
+import { LOCK_MODES } from '../../functions/lib/migrations/lockTargets.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { migrationsDir } from '../support/migrationsDir.ts';
 import { CHECK_CORPUS } from './corpus.ts';
 import type { CheckCase, LockMode } from './corpusCase.ts';
 
-const STRENGTH: LockMode[] = [
-  'AccessShareLock',
-  'RowShareLock',
-  'RowExclusiveLock',
-  'ShareUpdateExclusiveLock',
-  'ShareLock',
-  'ShareRowExclusiveLock',
-  'ExclusiveLock',
-  'AccessExclusiveLock',
-];
+const STRENGTH: readonly LockMode[] = LOCK_MODES;
 
 interface ExistingTable {
   oid: number;

@@ -100,7 +100,11 @@ export async function migrateUp(
     );
     await loadPlan(unselected, settingsOf(options));
     await driver.loop(session, toLeyFiles(selected), 'up');
-    const after = await readHistory(session.sql, settingsOf(options).historyTable);
+    // Nothing selected, nothing written: the history read at the start is still the history.
+    const after =
+      selected.length === 0
+        ? session.history
+        : await readHistory(session.sql, settingsOf(options).historyTable);
     const appliedNames = new Set(after.map((row) => row.name));
     return {
       runId,
@@ -226,9 +230,12 @@ export async function migrateStatus(
 ): Promise<StatusResult> {
   const settings = settingsOf(options);
   return withConnection(options.database, async (sql) => {
-    const [history, { format, files }] = await Promise.all([
+    // Independent questions, sent together: the client pipelines them on its one connection.
+    const [history, { format, files }, lockHolder, invalid] = await Promise.all([
       readHistory(sql, settings.historyTable),
       readMigrationsFolder(options.migrationsDir),
+      findLockHolder(sql, migrationLockKey(settings.historyTable)),
+      invalidIndexes(sql),
     ]);
     const problems: StatusResult['problems'] = [];
     let schemaAheadBy: string[] = [];
@@ -246,8 +253,8 @@ export async function migrateStatus(
       pending: pendingMigrations(files, history).map(({ name }) => ({ name })),
       schemaAheadBy,
       problems,
-      lockHolder: (await findLockHolder(sql, migrationLockKey(settings.historyTable))) ?? null,
-      invalidIndexes: await invalidIndexes(sql),
+      lockHolder: lockHolder ?? null,
+      invalidIndexes: invalid,
     };
   });
 }

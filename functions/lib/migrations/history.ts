@@ -49,18 +49,30 @@ const HISTORY_COLUMNS: Record<string, readonly string[]> = {
 const DEFAULTED_COLUMNS = ['id', 'applied_at'];
 
 /** The applied migrations in the order they were applied; none when the table does not exist yet. */
-export async function readHistory(sql: Sql | TransactionSql, table: string): Promise<AppliedMigration[]> {
-  const columns = await sql<HistoryColumn[]>`
-    select a.attname as name, format_type(a.atttypid, null) as type,
-           a.atthasdef or a.attidentity <> '' as "hasDefault"
-    from pg_attribute a
-    where a.attrelid = to_regclass(${quoteTable(table)}) and a.attnum > 0 and not a.attisdropped`;
+export async function readHistory(sql: Sql, table: string): Promise<AppliedMigration[]> {
+  // Both questions at once (pipelined): the rows fail, and are not used, when the table is missing
+  // or of another shape, which the columns then tell. (Hence a session, never a transaction: a
+  // failed statement would abort it.)
+  const [columns, rows] = await Promise.all([
+    sql<HistoryColumn[]>`
+      select a.attname as name, format_type(a.atttypid, null) as type,
+             a.atthasdef or a.attidentity <> '' as "hasDefault"
+      from pg_attribute a
+      where a.attrelid = to_regclass(${quoteTable(table)}) and a.attnum > 0 and not a.attisdropped`,
+    sql
+      .unsafe<AppliedMigration[]>(
+        `select name, checksum, applied_at as "appliedAt", duration_ms as "durationMs", applied_by as "appliedBy"
+         from ${quoteTable(table)} order by id`,
+      )
+      .then(
+        (applied) => ({ applied }),
+        (error: unknown) => ({ error }),
+      ),
+  ]);
   if (columns.length === 0) return [];
   assertHistoryShape(table, columns);
-  return sql.unsafe<AppliedMigration[]>(
-    `select name, checksum, applied_at as "appliedAt", duration_ms as "durationMs", applied_by as "appliedBy"
-     from ${quoteTable(table)} order by id`,
-  );
+  if ('error' in rows) throw rows.error;
+  return rows.applied;
 }
 
 interface HistoryColumn {

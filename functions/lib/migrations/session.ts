@@ -14,31 +14,23 @@ export async function captureSessionBaseline(sql: Sql): Promise<SessionBaseline>
  * does not carry into the next. Not `DISCARD ALL` (nor `DEALLOCATE ALL`): that would release the
  * migration lock and the driver's own prepared statements, which `postgres` then fails to find
  * inside the next transaction (26000). Only statements prepared by SQL `PREPARE` are deallocated.
- * One round trip (a second only after a migration's own PREPARE); returns whether the session still
- * holds the advisory lock `lockKey`, when given.
+ * One round trip (a second only after a migration's own PREPARE).
  */
-export async function resetSession(
-  sql: Sql,
-  baseline: SessionBaseline,
-  lockKey?: bigint,
-): Promise<{ holdsLock: boolean }> {
+export async function resetSession(sql: Sql, baseline: SessionBaseline): Promise<void> {
   const results = (await sql.unsafe(
     [
       'set session authorization default; reset role; reset all; close all; unlisten *; discard temp; discard sequences',
       ...baseline.map(
         ({ name, setting }) => `select set_config(${literal(name)}, ${literal(setting)}, false)`,
       ),
-      `select (select count(*)::int from pg_prepared_statements where from_sql) as prepared, ${
-        lockKey === undefined ? 'true' : holdsLockExpression(lockKey)
-      } as held`,
+      'select count(*)::int as prepared from pg_prepared_statements where from_sql',
     ].join('; '),
-  )) as unknown as { prepared: number; held: boolean }[][];
+  )) as unknown as { prepared: number }[][];
   const state = results.at(-1)?.[0];
   if ((state?.prepared ?? 0) > 0) {
     const prepared = await sql<{ name: string }[]>`select name from pg_prepared_statements where from_sql`;
     for (const { name } of prepared) await sql.unsafe(`deallocate "${name.replaceAll('"', '""')}"`);
   }
-  return { holdsLock: state?.held === true };
 }
 
 /**

@@ -166,7 +166,9 @@ export async function down(sql: Sql): Promise<void> {
     const statements = report.migrations[0]?.statements ?? [];
     expect(statements.filter((s) => s.byEngine).map((s) => s.sql)).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^set local lock_timeout = '\d+ms'; set local statement_timeout = '\d+ms'; select /),
+        expect.stringMatching(
+          /^set local lock_timeout = '\d+ms'; set local statement_timeout = '\d+ms'; select /,
+        ),
       ]),
     );
   });
