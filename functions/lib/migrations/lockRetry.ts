@@ -3,7 +3,12 @@ import { isConnectionLoss } from '../db/connection.ts';
 import { type BlockingSession, LockTimeout } from '../errors.ts';
 import type { Clock, Log } from '../runtime.ts';
 import { type LockTarget, lockTargetsOf } from './lockTargets.ts';
-import { describeBlockers, findConflictingLocks, waitForFreeLocks } from './lockWait.ts';
+import {
+  describeBlockers,
+  findConflictingLocks,
+  type LockWaitOptions,
+  waitForFreeLocks,
+} from './lockWait.ts';
 import type { EngineSettings } from './settings.ts';
 
 /** SQLSTATEs after which the whole transaction rolled back and a later attempt may succeed. */
@@ -72,9 +77,8 @@ export async function inTransactionWithLockRetries<T>(
   for (let attemptNumber = 0; ; attemptNumber++) {
     const lockTimeoutMs = lockTimeoutFor(attemptNumber, settings);
     if (targets.length > 0) {
-      const { blockers } = await waitForFreeLocks(sql, {
+      const { blockers } = await waitForFreeLocksOrGiveUp(sql, targets, {
         label,
-        targets,
         olderThanMs: lockTimeoutMs,
         until: started + settings.lockRetryBudgetMs,
         clock,
@@ -124,6 +128,31 @@ export async function inTransactionWithLockRetries<T>(
   }
 }
 
+/**
+ * The wait, where the server can answer it. A name it refuses (a reference to another database,
+ * more dotted parts than a table has) is not a reason to fail the migration: the engine forgets
+ * what it thought it knew and falls back to its schedule. A lost connection is the run's to report.
+ */
+async function waitForFreeLocksOrGiveUp(
+  sql: Sql,
+  targets: LockTarget[],
+  options: Omit<LockWaitOptions, 'targets'>,
+): Promise<{ blockers: BlockingSession[] }> {
+  try {
+    return await waitForFreeLocks(sql, { ...options, targets });
+  } catch (error) {
+    if (isConnectionLoss(error)) throw error;
+    options.log.warn(
+      `${options.label}: cannot watch the locks of its tables (${(error as Error).message}); using retries only`,
+      {
+        targets,
+      },
+    );
+    targets.length = 0;
+    return { blockers: [] };
+  }
+}
+
 /** The tables of the statement a lock timeout stopped (`postgres` keeps its text on the error). */
 function learnTargets(targets: LockTarget[], error: unknown): void {
   const query = (error as { query?: unknown }).query;
@@ -144,8 +173,9 @@ function lockTimeout(
   cause: unknown,
 ): LockTimeout {
   return new LockTimeout(
-    `${label} could not get its locks in ${Math.round(waitedMs / 1000)} s (${attempts} attempt(s), ` +
-      `lock_timeout up to ${settings.lockTimeoutMaxMs} ms); nothing of it was applied. ` +
+    `${label} could not get its locks in ${Math.round(waitedMs / 1000)} s (asked ${attempts} time(s), ` +
+      `lock_timeout up to ${settings.lockTimeoutMaxMs} ms, and waited without asking while long transactions held them); ` +
+      'nothing of it was applied. ' +
       (blockers.length > 0 ? `In the way: ${describeBlockers(blockers)}. ` : '') +
       'The pipeline retries later; end the blocking transactions or raise MIGRATION_LOCK_RETRY_BUDGET.',
     { migration: label, attempts, waitedMs, blockers },

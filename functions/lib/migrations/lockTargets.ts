@@ -143,7 +143,8 @@ class Reader {
       if (this.tokens[this.position]?.text !== '.') break;
       this.position++;
     }
-    return parts.length > 0 ? parts.join('.') : undefined;
+    // A table is `name` or `schema.name`; anything longer (another database's) is not watched.
+    return parts.length > 0 && parts.length <= 2 ? parts.join('.') : undefined;
   }
 
   /** Comma-separated names, as DROP TABLE, TRUNCATE and LOCK list them. */

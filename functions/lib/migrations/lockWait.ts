@@ -56,8 +56,9 @@ export interface LockWaitOptions {
 /**
  * Waits, without asking for any lock (so that nobody queues behind this session), until no
  * session in a transaction older than `olderThanMs` holds or awaits a conflicting lock on the
- * targets. Returns the sessions still in the way when `until` came, or [] once the tables are free
- * (the caller then asks, under a short lock_timeout, the guard against one that just began).
+ * targets, or until the sessions it first waited for are all gone even if others took their place.
+ * Returns the sessions still in the way when `until` came, or [] (the caller then asks, under a
+ * short lock_timeout, the guard against one that just began).
  * Each new set of blockers is logged once, naming pid, application, transaction age, mode, table.
  */
 export async function waitForFreeLocks(
@@ -66,9 +67,15 @@ export async function waitForFreeLocks(
 ): Promise<{ blockers: BlockingSession[]; waitedMs: number }> {
   const started = clock.now();
   let reported = '';
+  let waitedFor: Set<number> | undefined;
   for (;;) {
     const blockers = await findConflictingLocks(sql, targets, olderThanMs);
     if (blockers.length === 0 || clock.now() >= until) return { blockers, waitedMs: clock.now() - started };
+    // The ones it waited for are gone and others stand in their place: the app's transactions
+    // overlap. Asking then is the schedule's way (a timeout raises the bar for the next look).
+    waitedFor ??= new Set(blockers.map((blocker) => blocker.pid));
+    if (!blockers.some((blocker) => waitedFor?.has(blocker.pid)))
+      return { blockers: [], waitedMs: clock.now() - started };
     const key = blockers.map((blocker) => blocker.pid).join(',');
     if (key !== reported) {
       reported = key;

@@ -235,6 +235,48 @@ describe('bounded lock waits', () => {
     expect(performance.now() - started).toBeLessThan(2000);
   });
 
+  it('asks again when the transactions it waited for end but others took their place (overlapping app transactions)', async () => {
+    const dir = await migrationsDir(addColumnSql);
+    const first = await openBlocker();
+    let retries = 0;
+    const waitedFor: number[] = [];
+    const migration = migrateUp({
+      database: db.url,
+      migrationsDir: dir,
+      settings,
+      onLockRetry: () => {
+        retries++;
+      },
+      onLockWait: (_name, blockers) => waitedFor.push(...blockers.map((b) => b.pid)),
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const second = await openBlocker();
+    await new Promise((r) => setTimeout(r, 300));
+    await first.end();
+    await new Promise((r) => setTimeout(r, 1500));
+    await second.end();
+    const result = await migration;
+
+    expect(result.applied).toEqual(['001-add-note.sql']);
+    // It waited for the first, asked once when only the second (older than the first lock_timeout)
+    // stood there, timed out, and then waited for the second: churn costs one short request.
+    expect(retries).toBe(1);
+    expect([...new Set(waitedFor)]).toEqual([first.pid, second.pid]);
+    expect(await noteColumns()).toBe(1);
+  });
+
+  it('fails on the statement itself, not on watching its locks, when a name is one the server refuses', async () => {
+    const dir = await migrationsDir({
+      '001-bad.sql': '-- migrate:up\nalter table "" add column note text;\n',
+    });
+
+    const failure = await migrateUp({ database: db.url, migrationsDir: dir, settings }).catch((e) => e);
+
+    expect(failure.name).toBe(ErrorName.MigrationFailed);
+    expect(failure.message).toContain('zero-length delimited identifier');
+    expect(failure.message).toContain('001-bad.sql');
+  });
+
   it('fails LockTimeout with no trace when the budget is spent, naming the blocking session and its lock', async () => {
     const dir = await migrationsDir(addColumnSql);
     const blocker = await openBlocker();
