@@ -22,14 +22,15 @@ export interface OverheadResult {
 
 /**
  * `count` small migrations (`create table`) applied by each tool's own CLI from its own folder, on
- * a fresh database each time, `runs` times, medians reported; then, on the last database, the no-op
- * `up` and the status with all applied (median of 5 each). The floor is the same SQL as one batch.
+ * a fresh database each time, `runs` rounds, medians reported; then, on the last round's database,
+ * the no-op `up` and the status with all applied (median of 5 each). The floor is the same SQL as
+ * one batch.
  */
 export async function measureOverhead(
   adminUrl: string,
   tools: readonly Tool[],
   count = 500,
-  runs = 3,
+  runs = 5,
 ): Promise<OverheadResult> {
   const migrations: Migration[] = Array.from({ length: count }, (_, i) => ({
     up: `create table t${i} (id bigint primary key, note text)`,
@@ -45,29 +46,33 @@ export async function measureOverhead(
     await sql.end();
     await db.drop();
   }
-  const results: ToolTimings[] = [];
-  for (const tool of tools) {
-    const applied: number[] = [];
-    let noOp: number[] = [];
-    let status: number[] = [];
-    for (let i = 0; i < runs; i++) {
+  // Interleaved (each round runs every tool once), so that the disk's drift over the run (a commit
+  // waits for its fsync) falls on every tool alike.
+  const applied = new Map<Tool, number[]>(tools.map((tool) => [tool, []]));
+  const noOp = new Map<Tool, number[]>();
+  const status = new Map<Tool, number[]>();
+  for (let i = 0; i < runs; i++) {
+    for (const tool of tools) {
       const db = await freshDatabase(adminUrl);
       const cwd = await tool.write(migrations);
-      applied.push(await run(tool.up(cwd, db.url)));
+      applied.get(tool)?.push(await run(tool.up(cwd, db.url)));
       if (i === runs - 1) {
-        noOp = await repeat(5, () => run(tool.up(cwd, db.url)));
+        noOp.set(tool, await repeat(5, () => run(tool.up(cwd, db.url))));
         const statusOf = tool.status;
-        status = statusOf ? await repeat(5, () => run(statusOf(cwd, db.url))) : [];
+        if (statusOf) status.set(tool, await repeat(5, () => run(statusOf(cwd, db.url))));
       }
       await db.drop();
     }
-    results.push({
-      tool: tool.label,
-      msPerMigration: median(applied) / count,
-      noOpMs: median(noOp),
-      statusMs: status.length > 0 ? median(status) : undefined,
-    });
   }
+  const results: ToolTimings[] = tools.map((tool) => {
+    const statusTimes = status.get(tool);
+    return {
+      tool: tool.label,
+      msPerMigration: median(applied.get(tool) ?? []) / count,
+      noOpMs: median(noOp.get(tool) ?? []),
+      statusMs: statusTimes ? median(statusTimes) : undefined,
+    };
+  });
   return { migrations: count, runs, floorMsPerMigration: median(floor) / count, tools: results };
 }
 

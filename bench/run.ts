@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os';
 import { scoreCorpus } from '../test/check/accuracy.ts';
 import { CHECK_CORPUS } from '../test/check/corpus.ts';
 import { stallChartSvg } from './chart.ts';
+import { measureCheckSpeed } from './checkSpeed.ts';
 import { measureCliStart } from './cliStart.ts';
 import { measureColdStart } from './coldStart.ts';
 import { measureOverhead } from './overhead.ts';
@@ -63,6 +64,8 @@ try {
   log(`check and squawk alone on the labelled corpus (${CHECK_CORPUS.length} migrations, about 40 s)`);
   const corpusTarget = await freshDatabase(server.url);
   const accuracy = await scoreCorpus(corpusTarget.url, CHECK_CORPUS).finally(() => corpusTarget.drop());
+  log('check on a folder of 50 migrations, from the CLI');
+  const checkSpeed = await measureCheckSpeed(server.url);
 
   const timingsOf = (label: string) => overhead.tools.find((t) => t.tool === label);
   const oursTimings = timingsOf(oursSql.label) as (typeof overhead.tools)[number];
@@ -178,7 +181,8 @@ try {
     `| squawk alone | ${round(accuracy.squawk.recall)} (${accuracy.squawk.caught}/${accuracy.dangerous}) | ${round(accuracy.squawk.precision)} (${accuracy.squawk.caught}/${accuracy.squawk.failed}) | ${accuracy.squawk.safeWarnings} | — |`,
     `| migration-pipeline check | ${round(accuracy.check.recall)} (${accuracy.check.caught}/${accuracy.dangerous}) | ${round(accuracy.check.precision)} (${accuracy.check.caught}/${accuracy.check.failed}) | ${accuracy.check.safeWarnings} | ${accuracy.check.rightAdvice}/${accuracy.check.caught} |`,
     '',
-    `check took ${round(accuracy.checkMs / 1000, 1)} s for the ${accuracy.cases} (${round(accuracy.checkMs / accuracy.cases, 0)} ms each: a scratch database, the setup, the migration measured, squawk, the round trip).` +
+    `check took ${round(accuracy.checkMs / 1000, 1)} s for the ${accuracy.cases} (${round(accuracy.checkMs / accuracy.cases, 0)} ms each: a scratch database, the setup, the migration measured, squawk, the round trip). ` +
+      `From the CLI, on a folder of ${checkSpeed.migrations} migrations (tables, columns, foreign keys, comments): ${round(checkSpeed.ms / 1000, 1)} s (target under 15 s).` +
       (accuracy.check.misses.length + accuracy.check.falseAlarms.length > 0
         ? ` Missed: ${accuracy.check.misses.join(', ') || 'none'}; false alarms: ${accuracy.check.falseAlarms.join(', ') || 'none'}.`
         : ''),

@@ -145,6 +145,8 @@ export async function recordGuarded(
      written as (${write})
      select same, held from guard`,
     [guard.transactionId, row.name, ...parameters],
+    // The same text for every migration of a run: parsed once per session, not once per migration.
+    { prepare: true },
   );
   return { sameTransaction: result?.same === true, holdsLock: result?.held === true };
 }
