@@ -107,9 +107,10 @@ export async function inTransactionWithLockRetries<T>(
       learnTargets(targets, error);
       const waited = clock.now() - started;
       if (waited >= settings.lockRetryBudgetMs) {
+        // A learned name the server refuses to resolve leaves the long transactions to name.
         const blockers =
           targets.length > 0
-            ? await findConflictingLocks(sql, targets, 1000)
+            ? await findConflictingLocks(sql, targets, 1000).catch(() => findLongTransactions(sql, 1))
             : await findLongTransactions(sql, 1);
         throw lockTimeout(label, attemptNumber + 1, waited, settings, blockers, error);
       }
