@@ -77,7 +77,7 @@ export async function inTransactionWithLockRetries<T>(
   for (let attemptNumber = 0; ; attemptNumber++) {
     const lockTimeoutMs = lockTimeoutFor(attemptNumber, settings);
     if (targets.length > 0) {
-      const { blockers } = await waitForFreeLocksOrGiveUp(sql, targets, {
+      const blockers = await waitForFreeLocksOrGiveUp(sql, targets, {
         label,
         olderThanMs: lockTimeoutMs,
         until: started + settings.lockRetryBudgetMs,
@@ -138,7 +138,7 @@ async function waitForFreeLocksOrGiveUp(
   sql: Sql,
   targets: LockTarget[],
   options: Omit<LockWaitOptions, 'targets'>,
-): Promise<{ blockers: BlockingSession[] }> {
+): Promise<BlockingSession[]> {
   try {
     return await waitForFreeLocks(sql, { ...options, targets });
   } catch (error) {
@@ -150,7 +150,7 @@ async function waitForFreeLocksOrGiveUp(
       },
     );
     targets.length = 0;
-    return { blockers: [] };
+    return [];
   }
 }
 

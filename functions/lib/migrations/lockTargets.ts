@@ -70,35 +70,34 @@ export interface LockTarget {
   mode: LockMode;
 }
 
-/** The table locks of a list of statements, the strongest mode per relation. */
-export function lockTargetsOfStatements(statements: readonly string[]): LockTarget[] {
+/**
+ * The table locks statements already split ask for (a SQL migration's, as its loader read them),
+ * the strongest mode per relation. What their words cannot tell (a DO block, a function call) is
+ * left out: the engine then learns the table from a lock timeout, or falls back to its schedule.
+ */
+export function lockTargetsOfStatements(statements: readonly SqlStatement[]): LockTarget[] {
   const strongest = new Map<string, LockMode>();
-  for (const statement of statements) {
-    for (const target of lockTargetsOf(statement)) {
-      const known = strongest.get(target.relation);
-      if (!known || LOCK_MODES.indexOf(target.mode) > LOCK_MODES.indexOf(known)) {
-        strongest.set(target.relation, target.mode);
-      }
+  for (const target of statements.flatMap((statement) => targetsOfTokens(tokensOf(statement)))) {
+    const known = strongest.get(target.relation);
+    if (!known || LOCK_MODES.indexOf(target.mode) > LOCK_MODES.indexOf(known)) {
+      strongest.set(target.relation, target.mode);
     }
   }
   return [...strongest].map(([relation, mode]) => ({ relation, mode }));
 }
 
 /**
- * The table locks one SQL text (one statement or several) asks for, as far as its words say: the
- * DDL and DML a migration runs (ALTER/DROP/TRUNCATE/LOCK TABLE, CREATE/DROP INDEX, triggers,
- * REFERENCES, REFRESH, UPDATE/DELETE/INSERT…). What it cannot tell (a DO block, a function call) is
- * left out: the engine then learns the table from a lock timeout, or falls back to its schedule.
+ * The table locks one SQL text (one statement or several, such as the statement a lock timeout
+ * stopped) asks for, as far as its words say: the DDL and DML a migration runs (ALTER/DROP/
+ * TRUNCATE/LOCK TABLE, CREATE/DROP INDEX, triggers, REFERENCES, REFRESH, UPDATE/DELETE/INSERT…).
  */
 export function lockTargetsOf(text: string): LockTarget[] {
-  let statements: SqlStatement[];
   try {
-    statements = [...scanStatements(text)];
+    return lockTargetsOfStatements([...scanStatements(text)]);
   } catch (error) {
     if (error instanceof UnsplittableSql) return [];
     throw error;
   }
-  return statements.flatMap((statement) => targetsOfTokens(tokensOf(statement)));
 }
 
 /** A word (lower-cased), a quoted identifier (as written) or one punctuation character. */

@@ -64,18 +64,16 @@ export interface LockWaitOptions {
 export async function waitForFreeLocks(
   sql: Sql,
   { label, targets, olderThanMs, until, clock, log, onWait }: LockWaitOptions,
-): Promise<{ blockers: BlockingSession[]; waitedMs: number }> {
-  const started = clock.now();
+): Promise<BlockingSession[]> {
   let reported = '';
   let waitedFor: Set<number> | undefined;
   for (;;) {
     const blockers = await findConflictingLocks(sql, targets, olderThanMs);
-    if (blockers.length === 0 || clock.now() >= until) return { blockers, waitedMs: clock.now() - started };
+    if (blockers.length === 0 || clock.now() >= until) return blockers;
     // The ones it waited for are gone and others stand in their place: the app's transactions
     // overlap. Asking then is the schedule's way (a timeout raises the bar for the next look).
     waitedFor ??= new Set(blockers.map((blocker) => blocker.pid));
-    if (!blockers.some((blocker) => waitedFor?.has(blocker.pid)))
-      return { blockers: [], waitedMs: clock.now() - started };
+    if (!blockers.some((blocker) => waitedFor?.has(blocker.pid))) return [];
     const key = blockers.map((blocker) => blocker.pid).join(',');
     if (key !== reported) {
       reported = key;

@@ -93,7 +93,7 @@ function plainRunner(
     const timeouts = statements.filter((statement) => engineTimeoutChangedBy(statement));
     const kept = statements.filter((statement) => !timeouts.includes(statement));
     for (const statement of kept) refuseEscapes(statement, refuse, optOut);
-    return { run: runnerSkipping(kept, timeouts, name), transactional, locks: locksOf(kept) };
+    return { run: runnerSkipping(kept, timeouts, name), transactional, locks: lockTargetsOfStatements(kept) };
   } else if (transactionSetting === undefined) {
     const inside = statements.find((statement) => !outsideTransactionOnly(statement));
     if (inside && outside[0]) {
@@ -105,11 +105,7 @@ function plainRunner(
       );
     }
   }
-  return { run: runnerOf(statements), transactional, locks: locksOf(statements) };
-}
-
-function locksOf(statements: readonly SqlStatement[]): LockTarget[] {
-  return lockTargetsOfStatements(statements.map((statement) => statement.sql));
+  return { run: runnerOf(statements), transactional, locks: lockTargetsOfStatements(statements) };
 }
 
 /**

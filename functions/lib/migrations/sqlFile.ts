@@ -72,7 +72,7 @@ export function parseSqlMigration(name: string, text: string): MigrationModule {
 }
 
 function locksOfParts(parts: readonly Part[]): LockTarget[] {
-  return lockTargetsOfStatements(parts.flatMap((part) => part.statements.map((statement) => statement.sql)));
+  return lockTargetsOfStatements(parts.flatMap((part) => part.statements));
 }
 
 /** A `-- migrate:up` or `-- migrate:down` line: where it starts, where its statements start, its option. */

@@ -5,6 +5,7 @@ import {
   lockTargetsOf,
   lockTargetsOfStatements,
 } from '../../../../functions/lib/migrations/lockTargets.ts';
+import { scanStatements } from '../../../../functions/lib/migrations/sqlStatements.ts';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.ts';
 
 const SETUP = `
@@ -175,14 +176,14 @@ describe('the table locks a statement asks for', () => {
 
   it('keeps the strongest mode per table over several statements', () => {
     expect(
-      lockTargetsOfStatements([
-        'create index on accounts (email)',
-        'update accounts set email = lower(email)',
-        'alter table accounts validate constraint c',
-      ]),
+      lockTargetsOf(
+        'create index on accounts (email); update accounts set email = lower(email); alter table accounts validate constraint c',
+      ),
     ).toEqual([{ relation: 'accounts', mode: 'ShareLock' }]);
     expect(
-      lockTargetsOfStatements(['update accounts set balance = 0', 'alter table accounts add column x int']),
+      lockTargetsOfStatements([
+        ...scanStatements('update accounts set balance = 0; alter table accounts add column x int'),
+      ]),
     ).toEqual([{ relation: 'accounts', mode: 'AccessExclusiveLock' }]);
   });
 });
